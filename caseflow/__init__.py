@@ -1,0 +1,89 @@
+"""caseflow — case management for a township population and family-services office."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+from caseflow.config import load_settings
+from caseflow.extensions import babel, csrf, db, login_manager, migrate
+from caseflow.paths import MIGRATIONS_DIR
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the WSGI app. ``config`` overrides the environment-derived settings (tests use it)."""
+    app = Flask(__name__, instance_relative_config=True)
+    configure_settings(app, config)
+    configure_database(app)
+    configure_auth(app)
+    configure_i18n(app)
+    configure_views(app)
+    configure_templates(app)
+    return app
+
+
+def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
+    app.config.update(load_settings(app.instance_path))
+    app.config.update(config or {})
+
+
+def configure_database(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Durable, concurrent-enough SQLite: WAL, full sync, enforced foreign keys, wait on locks."""
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def configure_auth(app: Flask) -> None:
+    from caseflow.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id))
+
+
+def select_locale() -> str:
+    """zh by default; English when the user, their session or (for API callers) the request asks for it."""
+    locales = ("zh", "en")
+    if request.path.startswith("/api/") and request.accept_languages:
+        return request.accept_languages.best_match(locales) or "zh"
+    if session.get("lang") in locales:
+        return session["lang"]
+    if current_user and current_user.is_authenticated:
+        return current_user.locale
+    return "zh"
+
+
+def configure_i18n(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+
+
+def configure_views(app: Flask) -> None:
+    from caseflow.views import admin, api, auth, cases
+
+    for module in (auth, cases, admin, api):
+        app.register_blueprint(module.bp)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
+
+
+def configure_templates(app: Flask) -> None:
+    from caseflow.views import template_helpers
+
+    template_helpers.register(app)

@@ -1,0 +1,53 @@
+"""Settings, read from ``CASEFLOW_*`` environment variables.
+
+Every setting has a default that works for the quick start (embedded SQLite in the instance folder);
+production sets at least ``CASEFLOW_DATABASE_URL`` and ``CASEFLOW_SECRET_KEY``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"CASEFLOW_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(instance_path: str) -> dict:
+    """Return the Flask config mapping for this process."""
+    instance = Path(instance_path)
+    return {
+        "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL") or f"sqlite:///{instance / 'caseflow.sqlite3'}",
+        "SECRET_KEY": _env("SECRET_KEY") or _instance_secret_key(instance),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
+        "REMEMBER_COOKIE_SECURE": _env_bool("SECURE_COOKIES", False),
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "CASEFLOW_LOCALES": ("zh", "en"),
+        "CASEFLOW_OFFICE_NAME": _env("OFFICE_NAME", "示例镇卫生健康办公室"),
+        "CASEFLOW_COUNTY_GOVERNMENT": _env("COUNTY_GOVERNMENT", "示例县人民政府"),
+        "CASEFLOW_COURT": _env("COURT", "示例县人民法院"),
+        "CASEFLOW_SCHEDULER": _env_bool("SCHEDULER", False),
+        "CASEFLOW_API_TOKEN_HOURS": int(_env("API_TOKEN_HOURS", "12")),
+        "CASEFLOW_PAGE_SIZE": int(_env("PAGE_SIZE", "50")),
+    }
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """A per-installation random key kept in the instance folder, so no secret ever lives in the repo."""
+    instance.mkdir(parents=True, exist_ok=True)
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

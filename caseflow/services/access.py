@@ -1,0 +1,57 @@
+"""Who may see and touch what: roles and jurisdictions, checked on every read and every action."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from caseflow.extensions import db
+from caseflow.models import Case, Jurisdiction, User
+from caseflow.services.errors import CASE_NOT_FOUND, NotFound, PermissionDenied
+from caseflow.workflows.definition import Text
+
+# Admins manage users, villages and the calendar; they have no need to read cases.
+CASE_READER_ROLES = frozenset({"village_officer", "clerk", "supervisor", "auditor"})
+# Roles that may hold (be assigned) a case.
+HANDLER_ROLES = frozenset({"clerk", "supervisor"})
+
+NOT_IN_JURISDICTION = Text("该村（社区）不在您的辖区内。", "That village is outside your jurisdiction.")
+
+
+def jurisdiction_ids(user: User) -> set[int]:
+    """The jurisdictions ``user`` works in: their own, and every village of a township they hold."""
+    own = [j.id for j in user.jurisdictions]
+    if not own:
+        return set()
+    rows = db.session.scalars(
+        sa.select(Jurisdiction.id).where(sa.or_(Jurisdiction.id.in_(own), Jurisdiction.parent_id.in_(own)))
+    )
+    return set(rows)
+
+
+def can_read_cases(user: User) -> bool:
+    return user.is_active and user.has_role(*CASE_READER_ROLES)
+
+
+def visible_cases(user: User) -> sa.Select:
+    """A SELECT of the cases ``user`` may see; filter and order it further as needed."""
+    query = sa.select(Case)
+    if not can_read_cases(user):
+        return query.where(sa.false())
+    return query.where(Case.jurisdiction_id.in_(jurisdiction_ids(user)))
+
+
+def can_read(user: User, case: Case) -> bool:
+    return can_read_cases(user) and case.jurisdiction_id in jurisdiction_ids(user)
+
+
+def readable_case(user: User, case_id: int, *, for_update: bool = False) -> Case:
+    """Load a case ``user`` may read, or raise NotFound (never revealing that it exists)."""
+    case = db.session.get(Case, case_id, with_for_update=for_update)
+    if case is None or not can_read(user, case):
+        raise NotFound(CASE_NOT_FOUND)
+    return case
+
+
+def require_village(user: User, jurisdiction: Jurisdiction) -> None:
+    """Cases belong to villages; ``user`` must work in this one."""
+    if jurisdiction.kind != "village" or jurisdiction.id not in jurisdiction_ids(user):
+        raise PermissionDenied(NOT_IN_JURISDICTION)

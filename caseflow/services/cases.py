@@ -1,0 +1,203 @@
+"""Opening cases, moving them through their workflow, and assigning them."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.exc import StaleDataError
+
+from caseflow.calendar import local_date, utcnow
+from caseflow.extensions import db
+from caseflow.models import Case, Jurisdiction, NumberSequence, Person, User
+from caseflow.services import access
+from caseflow.services.audit import append_event
+from caseflow.services.deadlines import load_calendar, refresh_deadlines
+from caseflow.services.errors import (
+    CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused, ValidationFailed,
+)
+from caseflow.workflows import get as get_workflow
+from caseflow.workflows import latest
+from caseflow.workflows.definition import Field, GuardRefused, Step, Text, Workflow, clean_fields
+
+APPLICANT_FIELDS = (
+    Field("name", Text("申请人姓名", "Applicant's name"), max_length=50),
+    Field("resident_id", Text("居民身份证号", "Resident ID"), "resident_id"),
+    Field("phone", Text("联系电话", "Phone"), "phone"),
+)
+
+MAY_NOT_OPEN = Text("您的角色不能提交此类申请。", "Your role may not submit this kind of application.")
+NO_SUCH_JURISDICTION = Text("没有这个村（社区）。", "No such village.")
+UNKNOWN_TRIGGER = Text("此操作在案件当前状态下不可用。", "That action is not available in the case's current state.")
+ROLE_MAY_NOT = Text("您的角色不能执行此操作。", "Your role may not take this action.")
+REASON_REQUIRED = Text("此操作需要书面理由。", "This action needs a written reason.")
+GUARD_FAILED = Text("不满足此操作的条件。", "The conditions for this action are not met.")
+NOT_A_HANDLER = Text("只能指派给本辖区的办事员或主管。", "Cases can only go to a clerk or supervisor of this jurisdiction.")
+MAY_NOT_ASSIGN = Text("您不能指派此案件。", "You may not assign this case.")
+CASE_CLOSED = Text("案件已办结。", "The case is closed.")
+
+
+def workflow_of(case: Case) -> Workflow:
+    """The workflow version the case was opened with (kept for the case's whole life)."""
+    return get_workflow(case.workflow, case.workflow_version)
+
+
+def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any], data: dict[str, Any],
+              actor: User, now: datetime | None = None) -> Case:
+    """Record a new application in its workflow's initial state, with its first audit event."""
+    now = now or utcnow()
+    workflow = latest(workflow_name)
+    if not actor.has_role(*workflow.opened_by):
+        raise PermissionDenied(MAY_NOT_OPEN)
+    jurisdiction = db.session.get(Jurisdiction, jurisdiction_id)
+    if jurisdiction is None:
+        raise ValidationFailed(INVALID_DATA, {"jurisdiction": NO_SUCH_JURISDICTION})
+    access.require_village(actor, jurisdiction)
+
+    today = local_date(now)
+    person_data, person_errors = clean_fields(APPLICANT_FIELDS, applicant or {}, today)
+    case_data, data_errors = clean_fields(workflow.application_fields, data or {}, today)
+    errors = {f"applicant.{name}": msg for name, msg in person_errors.items()} | data_errors
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+
+    person = db.session.scalar(sa.select(Person).where(Person.resident_id == person_data["resident_id"]))
+    if person is None:
+        person = Person(resident_id=person_data["resident_id"])
+        db.session.add(person)
+    person.name, person.phone = person_data["name"], person_data["phone"]
+
+    case = Case(workflow=workflow.name, workflow_version=workflow.version, state=workflow.initial,
+                jurisdiction=jurisdiction, applicant=person, created_by=actor, opened_at=now,
+                state_entered_at=now, data=case_data)
+    db.session.add(case)
+    refresh_deadlines(case, workflow, load_calendar())
+    append_event(case, actor, "submit", None, workflow.initial, now, data=case_data)
+    db.session.flush()
+    return case
+
+
+def available_steps(case: Case, actor: User) -> list[Step]:
+    """The steps ``actor`` may take on ``case`` now (what the UI shows as buttons)."""
+    if not access.can_read(actor, case):
+        return []
+    return [s for s in workflow_of(case).steps_from(case.state) if actor.has_role(*s.roles)]
+
+
+def apply_transition(case: Case, trigger: str, actor: User, expected_version: int,
+                     reason: str | None = None, data: dict[str, Any] | None = None,
+                     now: datetime | None = None) -> Case:
+    """Move ``case`` by ``trigger``: the only code that changes a case's state.
+
+    Checks, in order: the actor may read the case (else NotFound), the trigger exists here
+    (InvalidTransition), the actor's role (PermissionDenied), the version the actor saw (Conflict),
+    the reason and step data (ValidationFailed), the workflow's guards (Refused). Then it fires the
+    state machine, records the audit event, recomputes deadlines and flushes. The caller commits;
+    any error leaves the session to be rolled back, so a refused call changes nothing.
+    """
+    now = now or utcnow()
+    workflow = workflow_of(case)
+    if not access.can_read(actor, case):
+        raise NotFound(CASE_NOT_FOUND)
+    step = workflow.step_for(trigger, case.state)
+    if step is None:
+        raise InvalidTransition(UNKNOWN_TRIGGER)
+    if not actor.has_role(*step.roles):
+        raise PermissionDenied(ROLE_MAY_NOT)
+    if expected_version != case.version:
+        raise Conflict(STALE)
+
+    reason = (reason or "").strip() or None
+    clean, errors = clean_fields(step.fields, data or {}, local_date(now))
+    if step.reason_required and not reason:
+        errors = {"reason": REASON_REQUIRED} | errors
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+
+    from_state = case.state
+    try:
+        moved = workflow.machine.events[trigger].trigger(case, actor=actor, data=clean, reason=reason, now=now)
+    except GuardRefused as refusal:
+        raise Refused(refusal.message) from None
+    if not moved:
+        raise Refused(GUARD_FAILED)
+
+    _enter_state(case, workflow, from_state, now)
+    if step.issues_receipt and case.number is None:
+        _issue_receipt(case, workflow, now)
+    if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
+        case.assignee = actor
+    event_data = clean | ({"number": case.number} if step.issues_receipt else {})
+    append_event(case, actor, trigger, from_state, case.state, now, reason=reason, data=event_data)
+    _flush_or_conflict()
+    return case
+
+
+def _enter_state(case: Case, workflow: Workflow, from_state: str, now: datetime) -> None:
+    """Bookkeeping on entering a state: clock pauses, closing, and the new deadlines."""
+    if case.paused_since is not None:
+        case.paused_seconds += int((now - case.paused_since).total_seconds())
+        case.paused_since = None
+    if case.state in workflow.clock_stopped:
+        case.paused_since = now
+    if case.state in workflow.closed:
+        case.closed_at, case.outcome = now, case.state
+    else:
+        case.closed_at = case.outcome = None
+    case.state_entered_at = now
+    refresh_deadlines(case, workflow, load_calendar())
+
+
+def _issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
+    """Give the case its human receipt number (办件编号) and the PIN for the applicant's progress look-up."""
+    key = f"{workflow.receipt_prefix}{local_date(now).year}"
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NumberSequence)
+    db.session.execute(insert.values(key=key, last=0).on_conflict_do_nothing(index_elements=["key"]))
+    # One atomic UPDATE ... RETURNING: concurrent acceptances never get the same number.
+    last = db.session.execute(
+        sa.update(NumberSequence).where(NumberSequence.key == key)
+        .values(last=NumberSequence.last + 1).returning(NumberSequence.last)
+    ).scalar_one()
+    case.number = f"{key}{last:06d}"
+    case.pin = f"{secrets.randbelow(10**6):06d}"
+
+
+def assign_case(case: Case, assignee: User | None, actor: User, expected_version: int,
+                reason: str | None = None, now: datetime | None = None) -> Case:
+    """Give ``case`` to ``assignee`` (None: back to the unassigned pool), recorded in the audit trail.
+
+    A clerk may take an unassigned case or hand back their own; a supervisor may assign any case of
+    their jurisdiction to any clerk or supervisor who works there.
+    """
+    now = now or utcnow()
+    if not access.can_read(actor, case):
+        raise NotFound(CASE_NOT_FOUND)
+    if case.is_closed:
+        raise InvalidTransition(CASE_CLOSED)
+    taking = assignee is not None and assignee.id == actor.id and case.assignee_id is None
+    returning = assignee is None and case.assignee_id == actor.id
+    if not (actor.has_role("supervisor") or (actor.has_role("clerk") and (taking or returning))):
+        raise PermissionDenied(MAY_NOT_ASSIGN)
+    if assignee is not None and not (assignee.has_role(*access.HANDLER_ROLES) and access.can_read(assignee, case)):
+        raise ValidationFailed(INVALID_DATA, {"assignee": NOT_A_HANDLER})
+    if expected_version != case.version:
+        raise Conflict(STALE)
+    previous = case.assignee.username if case.assignee else None
+    case.assignee = assignee
+    append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
+                 data={"from": previous, "to": assignee.username if assignee else None})
+    _flush_or_conflict()
+    return case
+
+
+def _flush_or_conflict() -> None:
+    """Flush, turning a lost optimistic-lock race into the same Conflict a stale form gets."""
+    try:
+        db.session.flush()
+    except (StaleDataError, sa.exc.IntegrityError) as exc:
+        if isinstance(exc, sa.exc.IntegrityError) and "case_event" not in str(exc.orig).lower():
+            raise
+        raise Conflict(STALE) from None

@@ -1,0 +1,129 @@
+"""User accounts, roles, jurisdictions, passwords and API tokens."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from caseflow.calendar import utcnow
+from caseflow.extensions import db
+from caseflow.models import ApiToken, Jurisdiction, User
+from caseflow.services.errors import INVALID_DATA, PermissionDenied, ValidationFailed
+from caseflow.workflows.definition import ROLES, Text
+
+ADMIN_ONLY = Text("只有管理员可以管理用户和辖区。", "Only an administrator may manage users and jurisdictions.")
+USERNAME_TAKEN = Text("该用户名已被使用。", "That username is taken.")
+BAD_USERNAME = Text("用户名只能包含字母、数字、点、横线和下划线（2–64 个字符）。",
+                    "Use 2–64 letters, digits, dots, dashes or underscores.")
+SHORT_PASSWORD = Text("密码至少 10 个字符。", "The password needs at least 10 characters.")
+UNKNOWN_ROLE = Text("未知角色。", "Unknown role.")
+NO_ROLE = Text("至少选择一个角色。", "Choose at least one role.")
+CODE_TAKEN = Text("该编码已被使用。", "That code is taken.")
+NEEDS_TOWNSHIP = Text("村（社区）必须属于一个乡镇。", "A village must belong to a township.")
+NAME_REQUIRED = Text("请填写名称。", "Enter a name.")
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def require_admin(actor: User | None) -> None:
+    if actor is not None and not actor.has_role("admin"):
+        raise PermissionDenied(ADMIN_ONLY)
+
+
+def _check_username(username: str, user_id: int | None = None) -> dict[str, Text]:
+    if not re.fullmatch(r"[A-Za-z0-9._-]{2,64}", username):
+        return {"username": BAD_USERNAME}
+    clash = db.session.scalar(sa.select(User.id).where(sa.func.lower(User.username) == username.lower()))
+    return {"username": USERNAME_TAKEN} if clash and clash != user_id else {}
+
+
+def save_user(*, username: str, display_name: str, roles: list[str], jurisdiction_ids: list[int],
+              email: str | None = None, locale: str = "zh", password: str | None = None,
+              active: bool = True, is_demo: bool = False, user: User | None = None,
+              actor: User | None = None, now: datetime | None = None) -> User:
+    """Create a user, or update ``user``. ``actor`` None means the command line (trusted operator)."""
+    require_admin(actor)
+    username = username.strip()
+    errors = _check_username(username, user.id if user else None)
+    if not display_name.strip():
+        errors["display_name"] = NAME_REQUIRED
+    if not roles:
+        errors["roles"] = NO_ROLE
+    elif set(roles) - set(ROLES):
+        errors["roles"] = UNKNOWN_ROLE
+    if (user is None or password) and len(password or "") < MIN_PASSWORD_LENGTH:
+        errors["password"] = SHORT_PASSWORD
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+    places = list(db.session.scalars(sa.select(Jurisdiction).where(Jurisdiction.id.in_(jurisdiction_ids))))
+    if user is None:
+        user = User(created_at=now or utcnow())
+    user.username, user.display_name = username, display_name.strip()
+    user.email = (email or "").strip() or None
+    user.locale = locale if locale in ("zh", "en") else "zh"
+    user.active, user.is_demo = active, is_demo
+    user.set_roles(roles)
+    user.jurisdictions = places
+    if password:
+        user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same answer for every kind of failure)."""
+    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.strip().lower()))
+    if user is None or not user.check_password(password) or not user.active:
+        return None
+    return user
+
+
+def issue_api_token(user: User, hours: int, now: datetime | None = None) -> str:
+    """A new bearer token for ``user``; only its hash is kept, so it is shown once."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=_token_hash(token), created_at=now,
+                            expires_at=now + timedelta(hours=hours)))
+    db.session.flush()
+    return token
+
+
+def user_for_token(token: str, now: datetime | None = None) -> User | None:
+    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.expires_at <= (now or utcnow()) or not row.user.active:
+        return None
+    return row.user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def save_jurisdiction(*, code: str, name: str, kind: str, parent_id: int | None, name_en: str | None = None,
+                      jurisdiction: Jurisdiction | None = None, actor: User | None = None) -> Jurisdiction:
+    """Create or update a township or village."""
+    require_admin(actor)
+    code, name = code.strip(), name.strip()
+    errors: dict[str, Text] = {}
+    clash = db.session.scalar(sa.select(Jurisdiction.id).where(Jurisdiction.code == code))
+    if not code or (clash and (jurisdiction is None or clash != jurisdiction.id)):
+        errors["code"] = CODE_TAKEN if code else NAME_REQUIRED
+    if not name:
+        errors["name"] = NAME_REQUIRED
+    parent = db.session.get(Jurisdiction, parent_id) if parent_id else None
+    if kind == "village" and (parent is None or parent.kind != "township"):
+        errors["parent_id"] = NEEDS_TOWNSHIP
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+    if jurisdiction is None:
+        jurisdiction = Jurisdiction()
+        db.session.add(jurisdiction)
+    jurisdiction.code, jurisdiction.name, jurisdiction.kind = code, name, kind
+    jurisdiction.name_en = (name_en or "").strip() or None
+    jurisdiction.parent = parent if kind == "village" else None
+    db.session.flush()
+    return jurisdiction

@@ -1,0 +1,1 @@
+"""HTTP layer: one blueprint per area. Handlers validate input, call a service, commit, and respond."""
