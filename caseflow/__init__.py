@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, g, request, session
+from flask import Flask, request, session
 from flask_login import current_user
 
 from caseflow.config import load_settings
@@ -21,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     configure_i18n(app)
     configure_views(app)
     configure_templates(app)
+    configure_commands(app)
     return app
 
 
@@ -87,3 +88,9 @@ def configure_templates(app: Flask) -> None:
     from caseflow.views import template_helpers
 
     template_helpers.register(app)
+
+
+def configure_commands(app: Flask) -> None:
+    from caseflow import commands
+
+    commands.register(app)

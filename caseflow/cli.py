@@ -1,34 +1,24 @@
-"""The ``caseflow`` console command: Flask's CLI with caseflow's own commands added."""
+"""The ``caseflow`` console command: Flask's CLI bound to ``create_app``, with a ``run`` that also starts
+the scheduler. The other commands live in ``caseflow.commands``."""
 from __future__ import annotations
 
-import getpass
-import sys
-from datetime import datetime, timezone
-
 import click
-import sqlalchemy as sa
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, routes_command, shell_command
 
 from caseflow import create_app
-from caseflow.extensions import db, transactional
-from caseflow.services.errors import ServiceError
 
-
-def _fail(error: ServiceError) -> None:
-    details = "; ".join(f"{name}: {msg.en}" for name, msg in error.fields.items())
-    raise click.ClickException(f"{error.message.en} {details}".strip())
-
-
-cli = FlaskGroup(create_app=create_app, help="caseflow — case management for a township office.")
+cli = FlaskGroup(create_app=create_app, add_default_commands=False,
+                 help="caseflow — case management for a township office.")
+cli.add_command(shell_command)
+cli.add_command(routes_command)
 
 
 @cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True,
-              help="Run the scheduler inside the web process (the quick start does; production runs "
-                   "`caseflow scheduler` on its own).")
+              help="Run the scheduler inside the web process, as the quick start does.")
 def run_command(host: str, port: int, scheduler: bool) -> None:
     """Serve the web UI (development server) with the scheduler in-process."""
     app = current_app._get_current_object()
@@ -37,84 +27,6 @@ def run_command(host: str, port: int, scheduler: bool) -> None:
 
         start_background_scheduler(app)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
-
-
-@cli.command("seed-demo")
-@click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds users.")
-def seed_demo_command(if_empty: bool) -> None:
-    """Load the demo township, users (password demo-password) and a few dozen cases."""
-    from caseflow.models import User
-    from caseflow.services.demo import seed_demo
-
-    if if_empty and db.session.scalar(sa.select(sa.func.count(User.id))):
-        click.echo("Database already has users; demo data not loaded.")
-        return
-    with transactional():
-        summary = seed_demo()
-    click.echo(f"Demo data loaded: {summary}.")
-
-
-@cli.group("users")
-def users_group() -> None:
-    """Manage user accounts."""
-
-
-@users_group.command("create")
-@click.argument("username")
-@click.option("--name", "display_name", help="Display name (defaults to the username).")
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["village_officer", "clerk", "supervisor", "admin", "auditor"]))
-@click.option("--jurisdiction", "codes", multiple=True, help="Code of a township or village; repeatable.")
-@click.option("--email")
-@click.option("--locale", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def create_user_command(username: str, display_name: str | None, roles: tuple[str, ...],
-                        codes: tuple[str, ...], email: str | None, locale: str, password_stdin: bool) -> None:
-    """Create a user; the password is prompted for (or read from stdin) and stored hashed."""
-    from caseflow.models import Jurisdiction
-    from caseflow.services.users import save_user
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
-    jurisdictions = {j.code: j.id for j in db.session.scalars(sa.select(Jurisdiction).where(Jurisdiction.code.in_(codes)))}
-    missing = set(codes) - set(jurisdictions)
-    if missing:
-        raise click.ClickException(f"Unknown jurisdiction code(s): {', '.join(sorted(missing))}")
-    try:
-        with transactional():
-            user = save_user(username=username, display_name=display_name or username, roles=list(roles),
-                             jurisdiction_ids=list(jurisdictions.values()), email=email, locale=locale,
-                             password=password)
-    except ServiceError as error:
-        _fail(error)
-    click.echo(f"Created user {user.username} ({', '.join(sorted(user.roles))}).")
-
-
-@cli.group("jobs")
-def jobs_group() -> None:
-    """List and run scheduler jobs by hand."""
-
-
-@jobs_group.command("list")
-def jobs_list_command() -> None:
-    from caseflow.jobs import JOBS
-
-    for job in JOBS.values():
-        click.echo(f"{job.name:32} {job.schedule_text:28} {job.description}")
-
-
-@jobs_group.command("run")
-@click.argument("name")
-@click.option("--now", "now_text", help="Run as if the clock said this ISO time (default: now, UTC).")
-def jobs_run_command(name: str, now_text: str | None) -> None:
-    """Run one job now, optionally with a given clock (for recovery and tests)."""
-    from caseflow.jobs import JOBS
-
-    if name not in JOBS:
-        raise click.ClickException(f"No job named {name!r}; see `caseflow jobs list`.")
-    now = datetime.fromisoformat(now_text) if now_text else datetime.now(timezone.utc)
-    if now.tzinfo is None:
-        raise click.ClickException("--now needs a time zone, e.g. 2026-11-23T08:30:00+08:00")
-    click.echo(JOBS[name].run(now))
 
 
 def main() -> None:

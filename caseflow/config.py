@@ -40,6 +40,7 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_SCHEDULER": _env_bool("SCHEDULER", False),
         "CASEFLOW_API_TOKEN_HOURS": int(_env("API_TOKEN_HOURS", "12")),
         "CASEFLOW_PAGE_SIZE": int(_env("PAGE_SIZE", "50")),
+        "CASEFLOW_PASSWORD_HASH": _env("PASSWORD_HASH", "scrypt"),
     }
 
 

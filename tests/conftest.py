@@ -27,7 +27,8 @@ def app(tmp_path_factory: pytest.TempPathFactory):
         "SQLALCHEMY_DATABASE_URI": _database_url(instance),
         "SECRET_KEY": "test-secret-key",
         "WTF_CSRF_ENABLED": False,
-        "SERVER_NAME": "caseflow.test",
+        # A cheap hash keeps hundreds of test users fast; production uses scrypt (the default).
+        "CASEFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000",
     })
     app.instance_path = str(instance)
     with app.app_context():

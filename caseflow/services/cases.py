@@ -69,11 +69,12 @@ def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any
         db.session.add(person)
     person.name, person.phone = person_data["name"], person_data["phone"]
 
+    calendar = load_calendar()  # before the case joins the session, so it is inserted once, complete
     case = Case(workflow=workflow.name, workflow_version=workflow.version, state=workflow.initial,
                 jurisdiction=jurisdiction, applicant=person, created_by=actor, opened_at=now,
                 state_entered_at=now, data=case_data)
+    refresh_deadlines(case, workflow, calendar)
     db.session.add(case)
-    refresh_deadlines(case, workflow, load_calendar())
     append_event(case, actor, "submit", None, workflow.initial, now, data=case_data)
     db.session.flush()
     return case
@@ -91,9 +92,10 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
                      now: datetime | None = None) -> Case:
     """Move ``case`` by ``trigger``: the only code that changes a case's state.
 
-    Checks, in order: the actor may read the case (else NotFound), the trigger exists here
-    (InvalidTransition), the actor's role (PermissionDenied), the version the actor saw (Conflict),
-    the reason and step data (ValidationFailed), the workflow's guards (Refused). Then it fires the
+    Checks, in order: the actor may read the case (else NotFound), the version the actor saw
+    (Conflict: whoever acted on an outdated view must reload first), the trigger exists here
+    (InvalidTransition), the actor's role (PermissionDenied), the reason and step data
+    (ValidationFailed), the workflow's guards (Refused). Then it fires the
     state machine, records the audit event, recomputes deadlines and flushes. The caller commits;
     any error leaves the session to be rolled back, so a refused call changes nothing.
     """
@@ -101,13 +103,13 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
     workflow = workflow_of(case)
     if not access.can_read(actor, case):
         raise NotFound(CASE_NOT_FOUND)
+    if expected_version != case.version:
+        raise Conflict(STALE)
     step = workflow.step_for(trigger, case.state)
     if step is None:
         raise InvalidTransition(UNKNOWN_TRIGGER)
     if not actor.has_role(*step.roles):
         raise PermissionDenied(ROLE_MAY_NOT)
-    if expected_version != case.version:
-        raise Conflict(STALE)
 
     reason = (reason or "").strip() or None
     clean, errors = clean_fields(step.fields, data or {}, local_date(now))
@@ -117,25 +119,27 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
         raise ValidationFailed(INVALID_DATA, errors)
 
     from_state = case.state
-    try:
-        moved = workflow.machine.events[trigger].trigger(case, actor=actor, data=clean, reason=reason, now=now)
-    except GuardRefused as refusal:
-        raise Refused(refusal.message) from None
-    if not moved:
-        raise Refused(GUARD_FAILED)
+    # One flush at the end, so the optimistic-lock version moves by exactly one per transition.
+    with db.session.no_autoflush:
+        try:
+            moved = workflow.machine.events[trigger].trigger(case, actor=actor, data=clean, reason=reason, now=now)
+        except GuardRefused as refusal:
+            raise Refused(refusal.message) from None
+        if not moved:
+            raise Refused(GUARD_FAILED)
 
-    _enter_state(case, workflow, from_state, now)
-    if step.issues_receipt and case.number is None:
-        _issue_receipt(case, workflow, now)
-    if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
-        case.assignee = actor
-    event_data = clean | ({"number": case.number} if step.issues_receipt else {})
-    append_event(case, actor, trigger, from_state, case.state, now, reason=reason, data=event_data)
+        _enter_state(case, workflow, now)
+        if step.issues_receipt and case.number is None:
+            _issue_receipt(case, workflow, now)
+        if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
+            case.assignee = actor
+        event_data = clean | ({"number": case.number} if step.issues_receipt else {})
+        append_event(case, actor, trigger, from_state, case.state, now, reason=reason, data=event_data)
     _flush_or_conflict()
     return case
 
 
-def _enter_state(case: Case, workflow: Workflow, from_state: str, now: datetime) -> None:
+def _enter_state(case: Case, workflow: Workflow, now: datetime) -> None:
     """Bookkeeping on entering a state: clock pauses, closing, and the new deadlines."""
     if case.paused_since is not None:
         case.paused_seconds += int((now - case.paused_since).total_seconds())
@@ -186,9 +190,10 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
     if expected_version != case.version:
         raise Conflict(STALE)
     previous = case.assignee.username if case.assignee else None
-    case.assignee = assignee
-    append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
-                 data={"from": previous, "to": assignee.username if assignee else None})
+    with db.session.no_autoflush:
+        case.assignee = assignee
+        append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
+                     data={"from": previous, "to": assignee.username if assignee else None})
     _flush_or_conflict()
     return case
 
