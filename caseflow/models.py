@@ -226,6 +226,30 @@ class CalendarOverride(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class DeadlineSetting(db.Model):
+    """An admin's change to a workflow's shipped deadline for one state (provinces differ).
+
+    Only the number changes; the unit (working days, calendar days, hours) stays the workflow's.
+    """
+
+    __tablename__ = "deadline_setting"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow: Mapped[str] = mapped_column(sa.String(40))
+    workflow_version: Mapped[int]
+    state: Mapped[str] = mapped_column(sa.String(40))
+    limit_amount: Mapped[int]
+    target_amount: Mapped[int | None]
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.UniqueConstraint("workflow", "workflow_version", "state"),
+        sa.CheckConstraint("limit_amount >= 0 AND (target_amount IS NULL OR target_amount >= 0)",
+                           name="non_negative"),
+    )
+
+
 class NumberSequence(db.Model):
     """Counters for human receipt numbers, one row per prefix and year."""
 

@@ -14,7 +14,7 @@ from caseflow.extensions import db
 from caseflow.models import Case, Jurisdiction, NumberSequence, Person, User
 from caseflow.services import access
 from caseflow.services.audit import append_event
-from caseflow.services.deadlines import load_calendar, refresh_deadlines
+from caseflow.services.deadlines import load_policy, refresh_deadlines
 from caseflow.services.errors import (
     CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused, ValidationFailed,
 )
@@ -69,11 +69,11 @@ def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any
         db.session.add(person)
     person.name, person.phone = person_data["name"], person_data["phone"]
 
-    calendar = load_calendar()  # before the case joins the session, so it is inserted once, complete
+    policy = load_policy()  # before the case joins the session, so it is inserted once, complete
     case = Case(workflow=workflow.name, workflow_version=workflow.version, state=workflow.initial,
                 jurisdiction=jurisdiction, applicant=person, created_by=actor, opened_at=now,
                 state_entered_at=now, data=case_data)
-    refresh_deadlines(case, workflow, calendar)
+    refresh_deadlines(case, workflow, policy)
     db.session.add(case)
     append_event(case, actor, "submit", None, workflow.initial, now, data=case_data)
     db.session.flush()
@@ -151,7 +151,7 @@ def _enter_state(case: Case, workflow: Workflow, now: datetime) -> None:
     else:
         case.closed_at = case.outcome = None
     case.state_entered_at = now
-    refresh_deadlines(case, workflow, load_calendar())
+    refresh_deadlines(case, workflow, load_policy())
 
 
 def _issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:

@@ -1,17 +1,19 @@
 """Deadlines and deadline lights, computed from a case's workflow and the office calendar."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Mapping
 
 import sqlalchemy as sa
 
-from caseflow.calendar import OfficeCalendar
+from caseflow.calendar import OfficeCalendar, utcnow
 from caseflow.extensions import db
-from caseflow.models import CalendarOverride, Case
+from caseflow.models import CalendarOverride, Case, DeadlineSetting, User
+from caseflow.services.errors import INVALID_DATA, PermissionDenied, ValidationFailed
 from caseflow.workflows import get as get_workflow
-from caseflow.workflows.definition import Workflow
+from caseflow.workflows import latest
+from caseflow.workflows.definition import DeadlineRule, Text, Workflow
 
 Light = Literal["green", "yellow", "red"]
 LIGHTS: tuple[str, ...] = ("green", "yellow", "red", "none")
@@ -23,16 +25,43 @@ def load_calendar() -> OfficeCalendar:
     return OfficeCalendar({day: working for day, working in rows})
 
 
-def refresh_deadlines(case: Case, workflow: Workflow, calendar: OfficeCalendar) -> None:
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """The office calendar and the deadline rules in force: each workflow's shipped rules with the
+    admin's changes (keyed by workflow, version and state) applied."""
+
+    calendar: OfficeCalendar
+    changes: Mapping[tuple[str, int, str], tuple[int, int | None]]
+
+    def rule(self, workflow: Workflow, state: str) -> DeadlineRule | None:
+        shipped = workflow.deadlines.get(state)
+        change = self.changes.get((workflow.name, workflow.version, state))
+        if shipped is None or change is None:
+            return shipped
+        limit, target = change
+        return replace(shipped, limit=replace(shipped.limit, amount=limit),
+                       target=replace(shipped.target, amount=target) if shipped.target and target is not None
+                       else shipped.target)
+
+
+def load_policy() -> DeadlinePolicy:
+    rows = db.session.execute(sa.select(DeadlineSetting.workflow, DeadlineSetting.workflow_version,
+                                        DeadlineSetting.state, DeadlineSetting.limit_amount,
+                                        DeadlineSetting.target_amount))
+    return DeadlinePolicy(load_calendar(), {(w, v, s): (limit, target) for w, v, s, limit, target in rows})
+
+
+def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy) -> None:
     """Set the case's target and legal deadline for the state it is in.
 
     A closed case, or one whose clock is stopped (waiting for the applicant), has no deadline.
     """
-    rule = workflow.deadlines.get(case.state)
+    rule = policy.rule(workflow, case.state)
     if case.closed_at is not None or case.state in workflow.clock_stopped or rule is None:
         case.target_at = case.due_at = None
         case.deadline_provisional = False
         return
+    calendar = policy.calendar
     limit = rule.limit.after(case.state_entered_at, calendar)
     target = rule.target.after(case.state_entered_at, calendar) if rule.target else None
     case.due_at = limit.at
@@ -46,14 +75,14 @@ def recompute_open_deadlines(*, only_provisional: bool = False) -> int:
     Run after an override changes, and by the scheduler so that provisional deadlines (years the
     installed chinese-calendar had no data for) become firm once a package upgrade brings the data.
     """
-    calendar = load_calendar()
+    policy = load_policy()
     query = sa.select(Case).where(Case.closed_at.is_(None), Case.due_at.is_not(None))
     if only_provisional:
         query = query.where(Case.deadline_provisional.is_(True))
     changed = 0
     for case in db.session.scalars(query).all():
         before = (case.target_at, case.due_at, case.deadline_provisional)
-        refresh_deadlines(case, get_workflow(case.workflow, case.workflow_version), calendar)
+        refresh_deadlines(case, get_workflow(case.workflow, case.workflow_version), policy)
         changed += before != (case.target_at, case.due_at, case.deadline_provisional)
     db.session.flush()
     return changed
@@ -87,3 +116,55 @@ class LightBounds:
         if light == "green":
             return Case.due_at > self.yellow_until
         return Case.due_at.is_(None)
+
+
+ADMIN_ONLY = Text("只有管理员可以修改办理时限。", "Only an administrator may change deadlines.")
+NO_DEADLINE_HERE = Text("该状态没有办理时限。", "That state has no deadline.")
+NOT_A_COUNT = Text("请输入 0 到 365 之间的整数。", "Enter a whole number from 0 to 365.")
+TARGET_AFTER_LIMIT = Text("内部目标不能长于法定时限。", "The office target cannot be longer than the legal limit.")
+
+
+def save_deadline_setting(workflow_name: str, state: str, limit_amount: int, target_amount: int | None,
+                          actor: User, now: datetime | None = None) -> int:
+    """Change the current version's deadline for ``state``, then recompute open deadlines.
+
+    Returns how many open cases got a new deadline. Cases of older workflow versions keep theirs.
+    """
+    if not actor.has_role("admin"):
+        raise PermissionDenied(ADMIN_ONLY)
+    workflow = latest(workflow_name)
+    shipped = workflow.deadlines.get(state)
+    errors: dict[str, Text] = {}
+    if shipped is None:
+        raise ValidationFailed(NO_DEADLINE_HERE, {"state": NO_DEADLINE_HERE})
+    if not 0 <= limit_amount <= 365:
+        errors["limit_amount"] = NOT_A_COUNT
+    if shipped.target is not None and (target_amount is None or not 0 <= target_amount <= 365):
+        errors["target_amount"] = NOT_A_COUNT
+    elif (shipped.target is not None and shipped.target.unit == shipped.limit.unit
+          and target_amount is not None and target_amount > limit_amount):
+        errors["target_amount"] = TARGET_AFTER_LIMIT
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+    setting = db.session.scalar(sa.select(DeadlineSetting).where(
+        DeadlineSetting.workflow == workflow.name, DeadlineSetting.workflow_version == workflow.version,
+        DeadlineSetting.state == state))
+    if setting is None:
+        setting = DeadlineSetting(workflow=workflow.name, workflow_version=workflow.version, state=state)
+        db.session.add(setting)
+    setting.limit_amount = limit_amount
+    setting.target_amount = target_amount if shipped.target is not None else None
+    setting.updated_by_id, setting.updated_at = actor.id, now or utcnow()
+    db.session.flush()
+    return recompute_open_deadlines()
+
+
+def reset_deadline_setting(workflow_name: str, state: str, actor: User) -> int:
+    """Back to the workflow's shipped deadline for ``state``; returns open cases recomputed."""
+    if not actor.has_role("admin"):
+        raise PermissionDenied(ADMIN_ONLY)
+    workflow = latest(workflow_name)
+    db.session.execute(sa.delete(DeadlineSetting).where(
+        DeadlineSetting.workflow == workflow.name, DeadlineSetting.workflow_version == workflow.version,
+        DeadlineSetting.state == state))
+    return recompute_open_deadlines()

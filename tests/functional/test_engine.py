@@ -166,3 +166,25 @@ def test_assignment_rules_and_audit(db, office):
     assert case.assignee.username == "clerk2"
     assert [(e.trigger, e.data, e.reason) for e in case.events[1:]] == [
         ("assign", {"from": None, "to": "clerk"}, None), ("assign", {"from": "clerk", "to": "clerk2"}, "请假")]
+
+
+def test_admin_changes_a_configurable_deadline_and_open_cases_follow(db, office):
+    from caseflow.services.deadlines import reset_deadline_setting, save_deadline_setting
+
+    case = advance(make_case(office, now=at(2026, 11, 23)), ["accept"], office, now=at(2026, 11, 23))
+    assert case.due_at == end_of_local_day(date(2026, 11, 26))  # shipped: 3 wd for online registration
+    with pytest.raises(PermissionDenied):
+        save_deadline_setting("birth_registration", "accepted", 5, 1, office["supervisor"])
+    with pytest.raises(ValidationFailed) as info:
+        save_deadline_setting("birth_registration", "accepted", 2, 4, office["admin"])
+    assert set(info.value.fields) == {"target_amount"}
+    with transactional():
+        assert save_deadline_setting("birth_registration", "accepted", 5, 1, office["admin"]) == 1
+    case = reload(case)
+    assert case.due_at == end_of_local_day(date(2026, 11, 30))
+    assert case.target_at == end_of_local_day(date(2026, 11, 24))
+    fresh = advance(make_case(office, now=at(2026, 11, 24)), ["accept"], office, now=at(2026, 11, 24))
+    assert fresh.due_at == end_of_local_day(date(2026, 12, 1))
+    with transactional():
+        reset_deadline_setting("birth_registration", "accepted", office["admin"])
+    assert reload(case).due_at == end_of_local_day(date(2026, 11, 26))

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ca3f8bb9d497
+Revision ID: a9a51183448c
 Revises: 
-Create Date: 2026-11-23 23:01:22.275577
+Create Date: 2026-11-23 23:07:48.761680
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import caseflow.models
 
 
 # revision identifiers, used by Alembic.
-revision = 'ca3f8bb9d497'
+revision = 'a9a51183448c'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -124,6 +124,20 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_case_state'), ['state'], unique=False)
         batch_op.create_index('ix_case_workflow_state', ['workflow', 'state'], unique=False)
 
+    op.create_table('deadline_setting',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('workflow', sa.String(length=40), nullable=False),
+    sa.Column('workflow_version', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=40), nullable=False),
+    sa.Column('limit_amount', sa.Integer(), nullable=False),
+    sa.Column('target_amount', sa.Integer(), nullable=True),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', caseflow.models.UTCDateTime(), nullable=False),
+    sa.CheckConstraint('limit_amount >= 0 AND (target_amount IS NULL OR target_amount >= 0)', name=op.f('ck_deadline_setting_non_negative')),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['user.id'], name=op.f('fk_deadline_setting_updated_by_id_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deadline_setting')),
+    sa.UniqueConstraint('workflow', 'workflow_version', 'state', name=op.f('uq_deadline_setting_workflow_workflow_version_state'))
+    )
     op.create_table('user_jurisdiction',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('jurisdiction_id', sa.Integer(), nullable=False),
@@ -163,6 +177,7 @@ def downgrade():
     op.drop_table('case_event')
     op.drop_table('user_role')
     op.drop_table('user_jurisdiction')
+    op.drop_table('deadline_setting')
     with op.batch_alter_table('case', schema=None) as batch_op:
         batch_op.drop_index('ix_case_workflow_state')
         batch_op.drop_index(batch_op.f('ix_case_state'))
