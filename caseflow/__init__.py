@@ -61,9 +61,10 @@ def configure_auth(app: Flask) -> None:
 
 
 def select_locale() -> str:
-    """zh by default; English when the user, their session or (for API callers) the request asks for it."""
+    """zh by default; English when the user or their session asks for it, or, for API callers (who have
+    no session), the Accept-Language header."""
     locales = ("zh", "en")
-    if request.path.startswith("/api/") and request.accept_languages:
+    if request.path.startswith("/api/"):
         return request.accept_languages.best_match(locales) or "zh"
     if session.get("lang") in locales:
         return session["lang"]

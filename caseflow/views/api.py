@@ -1,2 +1,505 @@
-from flask import Blueprint
-bp = Blueprint('api', __name__)
+"""JSON API v1: bearer tokens, workflows, cases, transitions and the audit trail.
+
+Every request body and response goes through a marshmallow schema of ``api_schemas``, and the OpenAPI
+document (GET /api/v1/openapi.json) is generated from those schemas and from the YAML after ``---`` in
+each view's docstring. The API authenticates by bearer token only: no cookies, no session.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Mapping
+
+import sqlalchemy as sa
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from caseflow.calendar import utcnow
+from caseflow.extensions import db, transactional
+from caseflow.models import Case, CaseEvent, Jurisdiction, User, mask_resident_id
+from caseflow.services.access import readable_case
+from caseflow.services.cases import (
+    NO_SUCH_JURISDICTION, apply_transition, available_steps, open_case, workflow_of,
+)
+from caseflow.services.deadlines import LightBounds, load_calendar
+from caseflow.services.errors import INVALID_DATA, ServiceError, ValidationFailed
+from caseflow.services.queues import CaseFilter, search_cases
+from caseflow.services.users import authenticate, issue_api_token, user_for_token
+from caseflow.views.api_schemas import (
+    CaseCreateSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
+    TokenRequestSchema, TokenSchema, TransitionRequestSchema, WorkflowSchema, request_errors,
+)
+from caseflow.workflows import all_workflows
+from caseflow.workflows.definition import Field, Text, Workflow
+
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+
+TOKEN_MISSING = Text("需要身份验证：请在 Authorization 头中提供 Bearer 令牌。",
+                     "Authentication required: send a bearer token in the Authorization header.")
+TOKEN_INVALID = Text("令牌无效或已过期，请重新获取。", "The token is invalid or has expired; get a new one.")
+BAD_CREDENTIALS = Text("用户名或密码错误。", "Wrong username or password.")
+NOT_A_JSON_OBJECT = Text("请求体应为 JSON 对象（Content-Type: application/json）。",
+                         "The request body must be a JSON object sent as Content-Type: application/json.")
+BAD_REQUEST = Text("请求格式不符合接口说明，请更正标出的字段。",
+                   "The request does not match the API description; correct the marked fields.")
+HTTP_MESSAGES = {
+    404: Text("没有这个接口。", "No such endpoint."),
+    405: Text("此接口不支持该请求方法。", "This endpoint does not support that method."),
+    500: Text("服务器内部错误，请稍后重试。", "Internal server error; please try again later."),
+}
+
+WWW_AUTHENTICATE = 'Bearer realm="caseflow"'
+
+
+# -------------------------------------------------------------------------------------------- errors
+
+class ApiError(Exception):
+    """A refusal by the HTTP layer itself (authentication, malformed bodies); services raise ServiceError."""
+
+    def __init__(self, status: int, code: str, message: Text, headers: Mapping[str, str] | None = None):
+        super().__init__(message.en)
+        self.status, self.code, self.message, self.headers = status, code, message, dict(headers or {})
+
+
+def request_locale() -> str:
+    """English when Accept-Language asks for it, Chinese otherwise; never read from the session."""
+    return request.accept_languages.best_match(current_app.config["CASEFLOW_LOCALES"]) or "zh"
+
+
+def error_response(status: int, code: str, message: Text, fields: Mapping[str, Text] | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """The API's one error shape: {"error": {"code", "message", "fields"?}} in the caller's language."""
+    locale = request_locale()
+    body: dict[str, Any] = {"code": code, "message": message.get(locale)}
+    if fields:
+        body["fields_"] = {name: text.get(locale) for name, text in fields.items()}
+    response = jsonify(ErrorSchema().dump({"error": body}))
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(error: ServiceError) -> Response:
+    return error_response(error.status, error.code, error.message, error.fields)
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, headers=error.headers)
+
+
+@bp.errorhandler(ValidationError)
+def _request_mismatch(error: ValidationError) -> Response:
+    return error_response(400, "bad_request", BAD_REQUEST, request_errors(error))
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    description = error.description or error.name
+    message = HTTP_MESSAGES.get(status) or Text(description, description)
+    headers = {"Allow": ", ".join(error.valid_methods)} if isinstance(error, MethodNotAllowed) else None
+    return error_response(status, error.name.lower().replace(" ", "_"), message, headers=headers)
+
+
+@bp.before_app_request
+def _json_routing_errors() -> Response | None:
+    """Unknown /api/v1 URLs and methods answer in JSON too.
+
+    Routing fails before Flask knows the blueprint, so the blueprint's error handlers never see these;
+    an app-wide error handler would take over the HTML UI's 404 page instead.
+    """
+    error = request.routing_exception
+    if isinstance(error, (NotFound, MethodNotAllowed)) and (request.path + "/").startswith(PREFIX + "/"):
+        return _http_error(error)
+    return None
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # Tokens and personal data must not linger in shared caches (RFC 6749 §5.1).
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------------------------------- request io
+
+def authenticated_user() -> User:
+    """The user whose bearer token came with the request; 401 without a valid, unexpired one."""
+    auth = request.authorization
+    if auth is None or auth.type != "bearer" or not auth.token:
+        raise ApiError(401, "token_required", TOKEN_MISSING, {"WWW-Authenticate": WWW_AUTHENTICATE})
+    user = user_for_token(auth.token)
+    if user is None:
+        raise ApiError(401, "invalid_token", TOKEN_INVALID,
+                       {"WWW-Authenticate": f'{WWW_AUTHENTICATE}, error="invalid_token"'})
+    return user
+
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    """The JSON body loaded with ``schema``: 400 when it is not a JSON object or does not fit the schema."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", NOT_A_JSON_OBJECT)
+    return schema.load(body)
+
+
+# ----------------------------------------------------------------------------------- representations
+
+def _field(spec: Field, locale: str) -> dict[str, Any]:
+    return {"name": spec.name, "title": spec.label.get(locale), "kind": spec.kind, "required": spec.required,
+            "choices": [{"value": value, "title": label.get(locale)} for value, label in spec.choices]}
+
+
+def _workflow(workflow: Workflow, locale: str) -> dict[str, Any]:
+    return {
+        "name": workflow.name,
+        "title": workflow.title.get(locale),
+        "version": workflow.version,
+        "initial": workflow.initial,
+        "states": [{"name": state.name, "title": state.value.get(locale),
+                    "terminal": state.name in workflow.closed,
+                    "pauses_clock": state.name in workflow.clock_stopped}
+                   for state in workflow.states],
+        "transitions": [{"trigger": step.trigger, "title": step.label.get(locale),
+                         "sources": list(step.sources), "dest": step.dest, "roles": sorted(step.roles),
+                         "required": step.required, "fields_": [_field(f, locale) for f in step.fields]}
+                        for step in workflow.steps],
+        "application_fields": [_field(f, locale) for f in workflow.application_fields],
+    }
+
+
+def _masked(data: Mapping[str, Any], workflow: Workflow) -> dict[str, Any]:
+    """``data`` with every resident ID masked (an applicant's or the other parent's): the API never
+    shows a full one."""
+    every_field = (*workflow.application_fields, *(f for step in workflow.steps for f in step.fields))
+    ids = {f.name for f in every_field if f.kind == "resident_id"}
+    return {key: mask_resident_id(value) if key in ids and isinstance(value, str) else value
+            for key, value in data.items()}
+
+
+def _case_summary(case: Case, bounds: LightBounds, locale: str) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "number": case.number,
+        "workflow": case.workflow,
+        "workflow_version": case.workflow_version,
+        "state": case.state,
+        "state_title": workflow_of(case).state_label(case.state).get(locale),
+        "version": case.version,
+        "jurisdiction": {"id": case.jurisdiction.id, "code": case.jurisdiction.code,
+                         "name": case.jurisdiction.label(locale)},
+        "applicant": {"name": case.applicant.name, "masked_resident_id": case.applicant.masked_resident_id,
+                      "phone": case.applicant.phone},
+        "assignee": case.assignee.username if case.assignee else None,
+        "opened_at": case.opened_at,
+        "closed_at": case.closed_at,
+        "due_at": case.due_at,
+        "target_at": case.target_at,
+        "deadline_provisional": case.deadline_provisional,
+        "light": bounds.light(case.due_at),
+    }
+
+
+def _case(case: Case, user: User) -> dict[str, Any]:
+    """The full representation of ``case`` as ``user`` sees it now."""
+    bounds = LightBounds.at(utcnow(), load_calendar())
+    triggers = dict.fromkeys(step.trigger for step in available_steps(case, user))
+    return CaseSchema().dump(_case_summary(case, bounds, request_locale()) | {
+        "available_transitions": list(triggers),
+        "data": _masked(case.data, workflow_of(case)),
+    })
+
+
+def _event(event: CaseEvent, workflow: Workflow) -> dict[str, Any]:
+    return {"seq": event.seq, "at": event.at, "actor": event.actor.username if event.actor else None,
+            "trigger": event.trigger, "from_state": event.from_state, "to_state": event.to_state,
+            "reason": event.reason, "data": _masked(event.data, workflow), "hash": event.hash,
+            "prev_hash": event.prev_hash}
+
+
+def _jurisdiction_id(ref: int | str) -> int:
+    """The id of the village ``ref`` names: an id as is, a code looked up."""
+    if isinstance(ref, int):
+        return ref
+    found = db.session.scalar(sa.select(Jurisdiction.id).where(Jurisdiction.code == ref))
+    if found is None:
+        raise ValidationFailed(INVALID_DATA, {"jurisdiction": NO_SUCH_JURISDICTION})
+    return found
+
+
+# --------------------------------------------------------------------------------------------- views
+
+@bp.post("/tokens")
+def issue_token():
+    """Exchange a username and password for a bearer token.
+    ---
+    post:
+      operationId: issueToken
+      summary: Get a bearer token
+      description: The token is shown once and lasts CASEFLOW_API_TOKEN_HOURS hours.
+      security: []
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: TokenRequestSchema
+      responses:
+        201:
+          description: A new token
+          content:
+            application/json:
+              schema: TokenSchema
+        400: BadRequest
+        401: Unauthorized
+    """
+    credentials = load_body(TokenRequestSchema())
+    hours = current_app.config["CASEFLOW_API_TOKEN_HOURS"]
+    now = utcnow()
+    with transactional():
+        user = authenticate(credentials["username"], credentials["password"])
+        if user is None:
+            raise ApiError(401, "invalid_credentials", BAD_CREDENTIALS,
+                           {"WWW-Authenticate": WWW_AUTHENTICATE})
+        token = issue_api_token(user, hours, now=now)
+    return TokenSchema().dump({"token": token, "expires_at": now + timedelta(hours=hours)}), 201
+
+
+@bp.get("/workflows")
+def list_workflows():
+    """Every workflow (current version): states, transitions and fields, titles in the caller's language.
+    ---
+    get:
+      operationId: listWorkflows
+      summary: List workflows
+      responses:
+        200:
+          description: The workflows
+          content:
+            application/json:
+              schema:
+                type: array
+                items: WorkflowSchema
+        401: Unauthorized
+    """
+    authenticated_user()
+    locale = request_locale()
+    return jsonify(WorkflowSchema(many=True).dump([_workflow(wf, locale) for wf in all_workflows()]))
+
+
+@bp.post("/cases")
+def create_case():
+    """Open a case: the application is recorded in its workflow's initial state.
+    ---
+    post:
+      operationId: createCase
+      summary: Open a case
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: CaseCreateSchema
+      responses:
+        201:
+          description: The new case
+          headers:
+            Location:
+              description: The case's URL
+              schema:
+                type: string
+          content:
+            application/json:
+              schema: CaseSchema
+        400: BadRequest
+        401: Unauthorized
+        403: Forbidden
+        422: Unprocessable
+    """
+    user = authenticated_user()
+    payload = load_body(CaseCreateSchema())
+    with transactional():
+        case = open_case(payload["workflow"], _jurisdiction_id(payload["jurisdiction"]), payload["applicant"],
+                         payload["data"], user)
+        body = _case(case, user)
+    return body, 201, {"Location": url_for(".get_case", case_id=body["id"])}
+
+
+@bp.get("/cases")
+def list_cases():
+    """The cases the caller may see, filtered, most urgent first.
+    ---
+    get:
+      operationId: listCases
+      summary: List and filter cases
+      parameters:
+        - in: query
+          schema: CaseListQuerySchema
+      responses:
+        200:
+          description: One page of cases
+          content:
+            application/json:
+              schema: CasePageSchema
+        400: BadRequest
+        401: Unauthorized
+    """
+    user = authenticated_user()
+    filters = CaseListQuerySchema().load(request.args)
+    page_number = filters.pop("page")
+    page = search_cases(user, CaseFilter(**filters), page=page_number,
+                        page_size=current_app.config["CASEFLOW_PAGE_SIZE"])
+    locale = request_locale()
+    return CasePageSchema().dump({"items": [_case_summary(case, page.bounds, locale) for case in page.items],
+                                  "total": page.total, "page": page.page, "page_size": page.page_size})
+
+
+@bp.get("/cases/<int:case_id>")
+def get_case(case_id: int):
+    """One case, with the transitions the caller may fire now.
+    ---
+    get:
+      operationId: getCase
+      summary: Get a case
+      parameters: [CaseId]
+      responses:
+        200:
+          description: The case
+          content:
+            application/json:
+              schema: CaseSchema
+        401: Unauthorized
+        404: NotFound
+    """
+    user = authenticated_user()
+    return _case(readable_case(user, case_id), user)
+
+
+@bp.post("/cases/<int:case_id>/transitions")
+def fire_transition(case_id: int):
+    """Move a case by one of its workflow's transitions; a refused call changes nothing.
+    ---
+    post:
+      operationId: fireTransition
+      summary: Fire a transition
+      parameters: [CaseId]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: TransitionRequestSchema
+      responses:
+        200:
+          description: The case after the transition
+          content:
+            application/json:
+              schema: CaseSchema
+        400: BadRequest
+        401: Unauthorized
+        403: Forbidden
+        404: NotFound
+        409: Conflict
+        422: Unprocessable
+    """
+    user = authenticated_user()
+    payload = load_body(TransitionRequestSchema())
+    with transactional():
+        case = readable_case(user, case_id, for_update=True)
+        apply_transition(case, payload["trigger"], user, payload["version"], reason=payload["reason"],
+                         data=payload["data"])
+        body = _case(case, user)
+    return body
+
+
+@bp.get("/cases/<int:case_id>/events")
+def list_events(case_id: int):
+    """The case's audit trail, oldest first, each event chained to the one before by its hash.
+    ---
+    get:
+      operationId: listEvents
+      summary: Get a case's audit trail
+      parameters: [CaseId]
+      responses:
+        200:
+          description: The events
+          content:
+            application/json:
+              schema:
+                type: array
+                items: EventSchema
+        401: Unauthorized
+        404: NotFound
+    """
+    user = authenticated_user()
+    case = readable_case(user, case_id)
+    workflow = workflow_of(case)
+    return jsonify(EventSchema(many=True).dump([_event(event, workflow) for event in case.events]))
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """This API's OpenAPI 3 document.
+    ---
+    get:
+      operationId: getOpenApiDocument
+      summary: The OpenAPI document
+      security: []
+      responses:
+        200:
+          description: OpenAPI 3.0 document
+          content:
+            application/json:
+              schema:
+                type: object
+    """
+    return api_spec().to_dict()
+
+
+# ------------------------------------------------------------------------------------------- openapi
+
+DESCRIPTION = """\
+Case management for a township population and family-services office.
+
+Authenticate with `POST /api/v1/tokens`, then send `Authorization: Bearer <token>`.
+Messages and titles are Chinese by default and English with `Accept-Language: en`.
+Datetimes are ISO 8601 in UTC with an offset.
+
+Errors are `{"error": {"code", "message", "fields"?}}`. A 400 means the request does not match this
+document (not a JSON object, a wrong type, a missing or unknown key); a 422 means it does but the
+values were refused (per-field messages in `fields`), or the transition is not available in the
+case's state. 404 is also the answer for a case the caller may not see.
+"""
+
+ERROR_RESPONSES = {
+    "BadRequest": "Malformed request: not a JSON object, or a wrong type, missing or unknown key",
+    "Unauthorized": "Missing, invalid or expired token; or wrong credentials",
+    "Forbidden": "The caller's role or jurisdiction does not allow this",
+    "NotFound": "No such case, or the caller may not see it",
+    "Conflict": "The case changed since the caller saw it (stale version): reload and retry",
+    "Unprocessable": "Invalid values (see fields), or a transition not available in this state",
+}
+
+
+def api_spec() -> APISpec:
+    """The OpenAPI document of this blueprint, built once per app from the views and schemas."""
+    spec = current_app.extensions.get("caseflow_api_spec")
+    if spec is None:
+        spec = APISpec(title="caseflow API", version="1", openapi_version="3.0.3",
+                       plugins=[FlaskPlugin(), MarshmallowPlugin()],
+                       info={"description": DESCRIPTION}, security=[{"bearerAuth": []}])
+        spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+        spec.components.parameter("CaseId", "path", {"name": "case_id", "schema": {"type": "integer"}})
+        for name, description in ERROR_RESPONSES.items():
+            response = {"description": description, "content": {"application/json": {"schema": ErrorSchema}}}
+            if name == "Unauthorized":
+                response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+            spec.components.response(name, response)
+        for view in (issue_token, list_workflows, create_case, list_cases, get_case, fire_transition,
+                     list_events, openapi_document):
+            spec.path(view=view)
+        current_app.extensions["caseflow_api_spec"] = spec
+    return spec
