@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command
+from werkzeug.serving import run_simple
 
 from caseflow import create_app
 
@@ -26,7 +27,8 @@ def run_command(host: str, port: int, scheduler: bool) -> None:
         from caseflow.scheduler import start_background_scheduler
 
         start_background_scheduler(app)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Flask ignores app.run() under its own CLI; serve the way its `run` command does.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def main() -> None:
