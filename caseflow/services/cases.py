@@ -20,7 +20,7 @@ from caseflow.services.errors import (
 )
 from caseflow.workflows import get as get_workflow
 from caseflow.workflows import latest
-from caseflow.workflows.definition import Field, GuardRefused, Step, Text, Workflow, clean_fields
+from caseflow.workflows.definition import REQUIRED, Field, GuardRefused, Step, Text, Workflow, clean_fields
 
 APPLICANT_FIELDS = (
     Field("name", Text("申请人姓名", "Applicant's name"), max_length=50),
@@ -51,15 +51,17 @@ def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any
     workflow = latest(workflow_name)
     if not actor.has_role(*workflow.opened_by):
         raise PermissionDenied(MAY_NOT_OPEN)
-    jurisdiction = db.session.get(Jurisdiction, jurisdiction_id)
-    if jurisdiction is None:
-        raise ValidationFailed(INVALID_DATA, {"jurisdiction": NO_SUCH_JURISDICTION})
-    access.require_village(actor, jurisdiction)
+    jurisdiction = db.session.get(Jurisdiction, jurisdiction_id) if jurisdiction_id else None
+    if jurisdiction is not None:
+        access.require_village(actor, jurisdiction)
 
+    # Validate everything before answering, so the person filling in the form sees every problem at once.
     today = local_date(now)
     person_data, person_errors = clean_fields(APPLICANT_FIELDS, applicant or {}, today)
     case_data, data_errors = clean_fields(workflow.application_fields, data or {}, today)
     errors = {f"applicant.{name}": msg for name, msg in person_errors.items()} | data_errors
+    if jurisdiction is None:
+        errors["jurisdiction"] = NO_SUCH_JURISDICTION if jurisdiction_id else REQUIRED
     if errors:
         raise ValidationFailed(INVALID_DATA, errors)
 
