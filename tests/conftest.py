@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from caseflow import create_app
@@ -17,6 +18,19 @@ from tests import factories
 
 def _database_url(tmp_dir: Path) -> str:
     return os.environ.get("CASEFLOW_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.sqlite3'}"
+
+
+class IsolatedClient(FlaskClient):
+    """A test client that gives every request a fresh app context, as production does.
+
+    The autouse ``db`` fixture keeps an app context pushed for the whole test, and Flask reuses a pushed
+    context for test requests. Requests would then share ``g`` (Flask-Login's cached user, Flask-Babel's
+    cached locale) and the database session with the test and with each other.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +45,7 @@ def app(tmp_path_factory: pytest.TempPathFactory):
         "CASEFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000",
     })
     app.instance_path = str(instance)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if _db.engine.dialect.name == "postgresql":
             with _db.engine.begin() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from caseflow.extensions import db
-from caseflow.models import Case, Jurisdiction, User
+from caseflow.models import Case, Jurisdiction, User, UserRole, user_jurisdiction
 from caseflow.services.errors import CASE_NOT_FOUND, NotFound, PermissionDenied
 from caseflow.workflows.definition import Text
 
@@ -55,3 +55,26 @@ def require_village(user: User, jurisdiction: Jurisdiction) -> None:
     """Cases belong to villages; ``user`` must work in this one."""
     if jurisdiction.kind != "village" or jurisdiction.id not in jurisdiction_ids(user):
         raise PermissionDenied(NOT_IN_JURISDICTION)
+
+
+def villages_of(user: User) -> list[Jurisdiction]:
+    """The villages ``user`` may open cases in, by code."""
+    ids = jurisdiction_ids(user)
+    return list(db.session.scalars(
+        sa.select(Jurisdiction).where(Jurisdiction.id.in_(ids), Jurisdiction.kind == "village")
+        .order_by(Jurisdiction.code)
+    ))
+
+
+def case_handlers(case: Case) -> list[User]:
+    """Active clerks and supervisors who work where ``case`` is: the people it may be assigned to."""
+    places = [case.jurisdiction_id]
+    if case.jurisdiction.parent_id is not None:
+        places.append(case.jurisdiction.parent_id)
+    holds_place = sa.select(user_jurisdiction.c.user_id).where(
+        user_jurisdiction.c.jurisdiction_id.in_(places))
+    handles = sa.select(UserRole.user_id).where(UserRole.role.in_(HANDLER_ROLES))
+    return list(db.session.scalars(
+        sa.select(User).where(User.active.is_(True), User.id.in_(holds_place), User.id.in_(handles))
+        .order_by(User.display_name, User.username)
+    ))

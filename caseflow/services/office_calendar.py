@@ -40,3 +40,8 @@ def remove_override(override_id: int, actor: User) -> int:
         db.session.delete(override)
         db.session.flush()
     return recompute_open_deadlines()
+
+
+def list_overrides() -> list[CalendarOverride]:
+    """Every local override, by day."""
+    return list(db.session.scalars(sa.select(CalendarOverride).order_by(CalendarOverride.day)))

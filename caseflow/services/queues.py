@@ -5,23 +5,26 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from caseflow.calendar import utcnow
 from caseflow.extensions import db
-from caseflow.models import Case, User
+from caseflow.models import Case, Person, User
 from caseflow.services.access import visible_cases
 from caseflow.services.deadlines import LIGHTS, LightBounds, load_calendar
 
 
 @dataclass(frozen=True)
 class CaseFilter:
-    """What a list asks for; every field optional. ``assignee`` is a username, or "me"."""
+    """What a list asks for; every field optional. ``assignee`` is a username, or "me". ``text`` finds a
+    receipt number or a full resident ID exactly, or part of an applicant's name."""
 
     workflow: str | None = None
     state: str | None = None
     assignee: str | None = None
     light: str | None = None
     open_only: bool = False
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,10 @@ def _ordered(query: sa.Select) -> sa.Select:
 def _paginate(query: sa.Select, page: int, page_size: int, bounds: LightBounds) -> Page:
     page = max(page, 1)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = list(db.session.scalars(_ordered(query).limit(page_size).offset((page - 1) * page_size)))
+    # Lists show applicant, village and assignee of every row: load them in three queries, not per row.
+    rows = _ordered(query).options(selectinload(Case.applicant), selectinload(Case.jurisdiction),
+                                   selectinload(Case.assignee))
+    items = list(db.session.scalars(rows.limit(page_size).offset((page - 1) * page_size)))
     return Page(items, total, page, page_size, bounds)
 
 
@@ -66,6 +72,14 @@ def search_cases(user: User, filters: CaseFilter, *, page: int = 1, page_size: i
         query = query.where(bounds.where(filters.light))
     if filters.open_only:
         query = query.where(Case.closed_at.is_(None))
+    text = (filters.text or "").strip()
+    if text:
+        # A resident ID is matched only in full, so the search cannot be used to fish for IDs.
+        query = query.where(sa.or_(
+            sa.func.upper(Case.number) == text.upper(),
+            Case.applicant.has(sa.or_(Person.name.contains(text, autoescape=True),
+                                      Person.resident_id == text.upper())),
+        ))
     return _paginate(query, page, page_size, bounds)
 
 

@@ -127,3 +127,22 @@ def save_jurisdiction(*, code: str, name: str, kind: str, parent_id: int | None,
     jurisdiction.parent = parent if kind == "village" else None
     db.session.flush()
     return jurisdiction
+
+
+def list_users() -> list[User]:
+    """Every account, by username (the admin's user list)."""
+    return list(db.session.scalars(sa.select(User).order_by(User.username)))
+
+
+def list_townships() -> list[Jurisdiction]:
+    """Every township by code; each one's villages are its ``children``."""
+    return list(db.session.scalars(
+        sa.select(Jurisdiction).where(Jurisdiction.kind == "township").order_by(Jurisdiction.code)
+    ))
+
+
+def users_by_username(usernames: set[str]) -> dict[str, User]:
+    """The accounts with these usernames (audit events name users by username)."""
+    if not usernames:
+        return {}
+    return {u.username: u for u in db.session.scalars(sa.select(User).where(User.username.in_(usernames)))}

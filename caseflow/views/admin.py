@@ -1,2 +1,182 @@
-from flask import Blueprint
-bp = Blueprint('admin', __name__)
+"""Administration (role ``admin`` only): user accounts, townships and villages, and the office calendar's
+local exceptions."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+
+from caseflow.calendar import local_date, package_has_year, utcnow
+from caseflow.extensions import db, transactional
+from caseflow.models import Jurisdiction, User
+from caseflow.services.errors import ServiceError
+from caseflow.services.office_calendar import add_override, list_overrides, remove_override
+from caseflow.services.users import list_townships, list_users, save_jurisdiction, save_user
+from caseflow.views.template_helpers import current_locale
+from caseflow.workflows.definition import NOT_A_DATE
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+@login_required
+def require_admin():
+    if not current_user.has_role("admin"):
+        abort(403)
+
+
+def _actor() -> User:
+    return current_user._get_current_object()
+
+
+def _errors_of(error: ServiceError) -> dict[str, Any]:
+    """Per-field messages, or the general one under "" when the service named no field."""
+    return dict(error.fields) or {"": error.message}
+
+
+@bp.route("/")
+def index():
+    return redirect(url_for(".users"))
+
+
+# ----------------------------------------------------------------------------------------------- users
+
+@bp.route("/users")
+def users():
+    return render_template("admin/users.html", users=list_users())
+
+
+def _user_values(user: User | None) -> MultiDict:
+    if user is None:
+        return MultiDict({"locale": "zh", "active": "1"})
+    values = MultiDict({
+        "username": user.username, "display_name": user.display_name, "email": user.email or "",
+        "locale": user.locale, "active": "1" if user.active else "",
+    })
+    for role in sorted(user.roles):
+        values.add("roles", role)
+    for place in user.jurisdictions:
+        values.add("jurisdictions", str(place.id))
+    return values
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_form(user_id: int | None = None):
+    user = db.get_or_404(User, user_id) if user_id is not None else None
+    values = request.form if request.method == "POST" else _user_values(user)
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        roles = values.getlist("roles")
+        places = [int(v) for v in values.getlist("jurisdictions") if v.isdigit()]
+        active = values.get("active") == "1"
+        if user is not None and user.id == current_user.id and ("admin" not in roles or not active):
+            # Otherwise the last administrator could lock everyone out of this page.
+            errors["roles"] = _("You cannot remove your own administrator role or disable your own account.")
+        else:
+            try:
+                with transactional():
+                    saved = save_user(
+                        username=values.get("username", ""), display_name=values.get("display_name", ""),
+                        roles=roles, jurisdiction_ids=places,
+                        email=values.get("email"), locale=values.get("locale", "zh"),
+                        password=values.get("password") or None, active=active,
+                        is_demo=user.is_demo if user else False, user=user, actor=_actor(),
+                    )
+            except ServiceError as error:
+                errors = _errors_of(error)
+            else:
+                flash(_("User %(username)s saved.", username=saved.username), "success")
+                return redirect(url_for(".users"))
+    return render_template("admin/user_form.html", user=user, values=values, errors=errors,
+                           townships=list_townships()), (422 if errors else 200)
+
+
+# --------------------------------------------------------------------------------------- jurisdictions
+
+@bp.route("/jurisdictions")
+def jurisdictions():
+    return render_template("admin/jurisdictions.html", townships=list_townships())
+
+
+@bp.route("/jurisdictions/new", methods=["GET", "POST"])
+@bp.route("/jurisdictions/<int:jurisdiction_id>", methods=["GET", "POST"])
+def jurisdiction_form(jurisdiction_id: int | None = None):
+    place = db.get_or_404(Jurisdiction, jurisdiction_id) if jurisdiction_id is not None else None
+    if request.method == "POST":
+        values = request.form
+    elif place is None:
+        values = MultiDict({"kind": request.args.get("kind", "village"),
+                            "parent_id": request.args.get("parent", "")})
+    else:
+        values = MultiDict({"code": place.code, "name": place.name, "name_en": place.name_en or "",
+                            "kind": place.kind, "parent_id": str(place.parent_id or "")})
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        kind = values.get("kind")
+        if kind not in ("township", "village"):
+            errors["kind"] = _("Choose township or village.")
+        else:
+            try:
+                with transactional():
+                    saved = save_jurisdiction(
+                        code=values.get("code", ""), name=values.get("name", ""), kind=kind,
+                        parent_id=values.get("parent_id", type=int), name_en=values.get("name_en"),
+                        jurisdiction=place, actor=_actor(),
+                    )
+            except ServiceError as error:
+                errors = _errors_of(error)
+            else:
+                flash(_("%(name)s saved.", name=saved.name), "success")
+                return redirect(url_for(".jurisdictions"))
+    townships = [(str(t.id), t.label(current_locale())) for t in list_townships()]
+    return render_template("admin/jurisdiction_form.html", place=place, values=values, errors=errors,
+                           township_options=townships), (422 if errors else 200)
+
+
+# -------------------------------------------------------------------------------------------- calendar
+
+def _recomputed(changed: int) -> str:
+    return ngettext("Open deadlines recomputed: %(num)d case changed.",
+                    "Open deadlines recomputed: %(num)d cases changed.", changed)
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+def calendar():
+    values = request.form if request.method == "POST" else MultiDict({"kind": "closed"})
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        try:
+            day = date.fromisoformat(values.get("day", "").strip())
+        except ValueError:
+            errors["day"] = NOT_A_DATE
+        if values.get("kind") not in ("closed", "working"):
+            errors["kind"] = _("Choose whether the office is closed or working that day.")
+        if not errors:
+            try:
+                with transactional():
+                    changed = add_override(day, values["kind"] == "working", values.get("note", ""), _actor())
+            except ServiceError as error:
+                errors = _errors_of(error)
+            else:
+                flash(_("Calendar exception for %(day)s saved.", day=day.isoformat()), "success")
+                flash(_recomputed(changed), "info")
+                return redirect(url_for(".calendar"))
+    today = local_date(utcnow())
+    official = [year for year in range(today.year - 1, today.year + 3) if package_has_year(year)]
+    return render_template("admin/calendar.html", overrides=list_overrides(), values=values, errors=errors,
+                           official_until=max(official, default=None)), (422 if errors else 200)
+
+
+@bp.route("/calendar/<int:override_id>/delete", methods=["POST"])
+def delete_override(override_id: int):
+    with transactional():
+        changed = remove_override(override_id, _actor())
+    flash(_("Calendar exception removed."), "success")
+    flash(_recomputed(changed), "info")
+    return redirect(url_for(".calendar"))

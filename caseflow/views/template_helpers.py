@@ -1,26 +1,34 @@
 """Jinja filters and globals shared by every page."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterable
 
+import phonenumbers
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request, url_for
 from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
 
 from caseflow.calendar import to_local
 from caseflow.extensions import db
-from caseflow.models import User
+from caseflow.models import Jurisdiction, User, mask_resident_id
+from caseflow.services import access
+from caseflow.services.cases import workflow_of
 from caseflow.workflows import all_workflows
-from caseflow.workflows.definition import Text
+from caseflow.workflows.definition import ROLES, Field, Text, Workflow
 
 
 def current_locale() -> str:
     return "en" if str(get_locale() or "zh").startswith("en") else "zh"
 
 
-def tr(text: Text | None) -> str:
-    """A bilingual ``Text`` in the page's language."""
-    return "" if text is None else text.get(current_locale())
+def tr(text: Text | str | None) -> str:
+    """A bilingual ``Text`` in the page's language (plain strings, already translated, pass through)."""
+    if text is None:
+        return ""
+    return text if isinstance(text, str) else text.get(current_locale())
 
 
 def local_datetime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -28,11 +36,131 @@ def local_datetime(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return "" if moment is None else to_local(moment).strftime(fmt)
 
 
+def deadline_day(moment: datetime) -> date:
+    """The last local day of a period. Periods end at 24:00, stored as the next local midnight."""
+    local = to_local(moment)
+    return local.date() - timedelta(days=1) if local.time() == time.min else local.date()
+
+
+def deadline(moment: datetime | None) -> str:
+    """A deadline as the office states it: "2026-03-05 24:00" rather than "2026-03-06 00:00"."""
+    if moment is None:
+        return ""
+    local = to_local(moment)
+    if local.time() == time.min:
+        return f"{deadline_day(moment):%Y-%m-%d} 24:00"
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def zh_date(value: date | datetime | None) -> str:
+    """A date as written in official Chinese documents: 2026年3月5日 (local date for instants)."""
+    if value is None:
+        return ""
+    day = to_local(value).date() if isinstance(value, datetime) else value
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def phone(value: str | None) -> str:
+    """A stored E.164 number in the national format people read and dial (138 1234 5678)."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        return value
+    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 86 else \
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
+
+
+def duration(seconds: int | float) -> str:
+    """A length of time in days and hours (or hours and minutes when under a day)."""
+    minutes = int(seconds) // 60
+    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return _("%(days)d d %(hours)d h", days=days, hours=hours)
+    return _("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes)
+
+
+def field_value(spec: Field | None, value: Any) -> str:
+    """How a stored form value is shown: choices by their label, resident IDs masked, phones readable."""
+    if value is None or value == "":
+        return ""
+    if spec is None:
+        return str(value)
+    if spec.kind == "choice":
+        label = spec.choice_label(str(value))
+        return tr(label) if label else str(value)
+    if spec.kind == "resident_id":
+        return mask_resident_id(str(value))
+    if spec.kind == "phone":
+        return phone(str(value))
+    return str(value)
+
+
+def choice_options(spec: Field) -> list[tuple[str, str]]:
+    """A choice field's (value, label) pairs in the page's language."""
+    return [(key, tr(label)) for key, label in spec.choices]
+
+
+def light_label(light: str | None) -> str:
+    return {
+        "green": _("On time"),
+        "yellow": _("Due within 1 working day"),
+        "red": _("Overdue"),
+        "none": _("No running deadline"),
+    }.get(light or "none", "")
+
+
+def role_label(role: str) -> str:
+    return {
+        "village_officer": _("Village officer"),
+        "clerk": _("Clerk"),
+        "supervisor": _("Supervisor"),
+        "admin": _("Administrator"),
+        "auditor": _("Auditor"),
+    }.get(role, role)
+
+
+def jurisdiction_label(place: Jurisdiction) -> str:
+    return place.label(current_locale())
+
+
+def listing(items: Iterable[str]) -> str:
+    """Items joined as a list is written in the page's language."""
+    return ("、" if current_locale() == "zh" else ", ").join(items)
+
+
+def can_open(workflow: Workflow) -> bool:
+    """Whether the signed-in user may submit a new application of ``workflow``."""
+    return current_user.is_authenticated and current_user.has_role(*workflow.opened_by)
+
+
+def can_read_cases() -> bool:
+    return current_user.is_authenticated and access.can_read_cases(current_user)
+
+
+def here() -> str:
+    """The current page as a local path to come back to (a form page comes back as its GET)."""
+    if request.method != "GET":
+        return request.path
+    return request.full_path.rstrip("?")
+
+
+def page_url(number: int) -> str:
+    """This list's URL with its filters kept and another page number."""
+    args = (request.view_args or {}) | request.args.to_dict() | {"page": number}
+    return url_for(request.endpoint, **args)
+
+
 def register(app: Flask) -> None:
-    app.add_template_filter(tr)
-    app.add_template_filter(local_datetime)
-    app.add_template_global(current_locale)
-    app.add_template_global(all_workflows)
+    for func in (tr, local_datetime, deadline, deadline_day, zh_date, phone, duration, role_label,
+                 jurisdiction_label):
+        app.add_template_filter(func)
+    for func in (current_locale, all_workflows, workflow_of, field_value, choice_options, light_label,
+                 role_label, can_open, can_read_cases, here, page_url, listing):
+        app.add_template_global(func)
+    app.add_template_global(ROLES, "ROLES")
 
     @app.context_processor
     def demo_banner() -> dict[str, bool]:
