@@ -8,7 +8,7 @@ from flask import Flask, request, session
 from flask_login import current_user
 
 from caseflow.config import load_settings
-from caseflow.extensions import babel, csrf, db, login_manager, migrate
+from caseflow.extensions import babel, csrf, db, limiter, login_manager, migrate
 from caseflow.paths import MIGRATIONS_DIR
 
 
@@ -54,10 +54,25 @@ def configure_auth(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "strong"
     csrf.init_app(app)
+    limiter.init_app(app)
+    app.after_request(_security_headers)
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         return db.session.get(User, int(user_id))
+
+
+# Everything the UI loads is served from this site (no CDN, no inline script or style).
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
 def select_locale() -> str:

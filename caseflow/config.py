@@ -41,6 +41,11 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_API_TOKEN_HOURS": int(_env("API_TOKEN_HOURS", "12")),
         "CASEFLOW_PAGE_SIZE": int(_env("PAGE_SIZE", "50")),
         "CASEFLOW_PASSWORD_HASH": _env("PASSWORD_HASH", "scrypt"),
+        # Guessing passwords: attempts per client address on the login form and the API token endpoint.
+        "CASEFLOW_SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute"),
+        # memory:// counts per process; several workers or machines share e.g. redis://host:6379.
+        "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
     }
 
 

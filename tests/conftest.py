@@ -41,6 +41,8 @@ def app(tmp_path_factory: pytest.TempPathFactory):
         "SQLALCHEMY_DATABASE_URI": _database_url(instance),
         "SECRET_KEY": "test-secret-key",
         "WTF_CSRF_ENABLED": False,
+        # Tests sign in hundreds of times from one address; test_security lowers the limit to test it.
+        "CASEFLOW_SIGN_IN_RATE_LIMIT": "100000 per minute",
         # A cheap hash keeps hundreds of test users fast; production uses scrypt (the default).
         "CASEFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000",
     })

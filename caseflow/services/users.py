@@ -5,8 +5,11 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
+from flask import current_app
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from caseflow.calendar import utcnow
 from caseflow.extensions import db
@@ -24,6 +27,8 @@ NO_ROLE = Text("至少选择一个角色。", "Choose at least one role.")
 CODE_TAKEN = Text("该编码已被使用。", "That code is taken.")
 NEEDS_TOWNSHIP = Text("村（社区）必须属于一个乡镇。", "A village must belong to a township.")
 NAME_REQUIRED = Text("请填写名称。", "Enter a name.")
+UNKNOWN_KIND = Text("类型只能是乡镇或村（社区）。", "The kind must be township or village.")
+HAS_VILLAGES = Text("该乡镇下还有村（社区），不能改为村。", "This township still has villages; it cannot become a village.")
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -42,9 +47,12 @@ def _check_username(username: str, user_id: int | None = None) -> dict[str, Text
 
 def save_user(*, username: str, display_name: str, roles: list[str], jurisdiction_ids: list[int],
               email: str | None = None, locale: str = "zh", password: str | None = None,
-              active: bool = True, is_demo: bool = False, user: User | None = None,
+              active: bool = True, is_demo: bool | None = None, user: User | None = None,
               actor: User | None = None, now: datetime | None = None) -> User:
-    """Create a user, or update ``user``. ``actor`` None means the command line (trusted operator)."""
+    """Create a user, or update ``user``. ``actor`` None means the command line (trusted operator).
+
+    ``is_demo`` None keeps an existing account's demo flag (new accounts are real ones).
+    """
     require_admin(actor)
     username = username.strip()
     errors = _check_username(username, user.id if user else None)
@@ -64,7 +72,9 @@ def save_user(*, username: str, display_name: str, roles: list[str], jurisdictio
     user.username, user.display_name = username, display_name.strip()
     user.email = (email or "").strip() or None
     user.locale = locale if locale in ("zh", "en") else "zh"
-    user.active, user.is_demo = active, is_demo
+    user.active = active
+    if is_demo is not None or user.id is None:
+        user.is_demo = bool(is_demo)
     user.set_roles(roles)
     user.jurisdictions = places
     if password:
@@ -75,11 +85,23 @@ def save_user(*, username: str, display_name: str, roles: list[str], jurisdictio
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same answer for every kind of failure)."""
+    """The active user with these credentials, or None (same answer for every kind of failure).
+
+    An unknown username still costs one password check, so response times do not reveal which
+    usernames exist.
+    """
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.strip().lower()))
-    if user is None or not user.check_password(password) or not user.active:
+    if user is None:
+        check_password_hash(_decoy_hash(current_app.config["CASEFLOW_PASSWORD_HASH"]), password)
+        return None
+    if not user.check_password(password) or not user.active:
         return None
     return user
+
+
+@lru_cache(maxsize=4)
+def _decoy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 def issue_api_token(user: User, hours: int, now: datetime | None = None) -> str:
@@ -115,8 +137,12 @@ def save_jurisdiction(*, code: str, name: str, kind: str, parent_id: int | None,
     if not name:
         errors["name"] = NAME_REQUIRED
     parent = db.session.get(Jurisdiction, parent_id) if parent_id else None
-    if kind == "village" and (parent is None or parent.kind != "township"):
+    if kind not in ("township", "village"):
+        errors["kind"] = UNKNOWN_KIND
+    elif kind == "village" and (parent is None or parent.kind != "township"):
         errors["parent_id"] = NEEDS_TOWNSHIP
+    elif kind == "village" and jurisdiction is not None and jurisdiction.children:
+        errors["kind"] = HAS_VILLAGES
     if errors:
         raise ValidationFailed(INVALID_DATA, errors)
     if jurisdiction is None:

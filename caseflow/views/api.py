@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from caseflow.calendar import utcnow
-from caseflow.extensions import db, transactional
+from caseflow.extensions import db, limiter, transactional
 from caseflow.models import Case, CaseEvent, Jurisdiction, User, mask_resident_id
 from caseflow.services.access import readable_case
 from caseflow.services.cases import (
@@ -32,6 +32,7 @@ from caseflow.views.api_schemas import (
     CaseCreateSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
     TokenRequestSchema, TokenSchema, TransitionRequestSchema, WorkflowSchema, request_errors,
 )
+from caseflow.views.auth import sign_in_rate_limit
 from caseflow.workflows import all_workflows
 from caseflow.workflows.definition import Field, Text, Workflow
 
@@ -49,6 +50,7 @@ BAD_REQUEST = Text("请求格式不符合接口说明，请更正标出的字段
 HTTP_MESSAGES = {
     404: Text("没有这个接口。", "No such endpoint."),
     405: Text("此接口不支持该请求方法。", "This endpoint does not support that method."),
+    429: Text("尝试次数过多，请一分钟后再试。", "Too many attempts; wait a minute and try again."),
     500: Text("服务器内部错误，请稍后重试。", "Internal server error; please try again later."),
 }
 
@@ -105,6 +107,12 @@ def _http_error(error: HTTPException) -> Response:
     message = HTTP_MESSAGES.get(status) or Text(description, description)
     headers = {"Allow": ", ".join(error.valid_methods)} if isinstance(error, MethodNotAllowed) else None
     return error_response(status, error.name.lower().replace(" ", "_"), message, headers=headers)
+
+
+# Flask prefers an app-wide handler for a status code (the HTML error pages) over a blueprint's handler for
+# the exception class, so the codes those pages take are claimed here by code too.
+for _status in (403, 404, 429):
+    bp.register_error_handler(_status, _http_error)
 
 
 @bp.before_app_request
@@ -236,6 +244,7 @@ def _jurisdiction_id(ref: int | str) -> int:
 # --------------------------------------------------------------------------------------------- views
 
 @bp.post("/tokens")
+@limiter.limit(sign_in_rate_limit)
 def issue_token():
     """Exchange a username and password for a bearer token.
     ---
@@ -257,6 +266,7 @@ def issue_token():
               schema: TokenSchema
         400: BadRequest
         401: Unauthorized
+        429: TooManyRequests
     """
     credentials = load_body(TokenRequestSchema())
     hours = current_app.config["CASEFLOW_API_TOKEN_HOURS"]
@@ -481,6 +491,7 @@ ERROR_RESPONSES = {
     "NotFound": "No such case, or the caller may not see it",
     "Conflict": "The case changed since the caller saw it (stale version): reload and retry",
     "Unprocessable": "Invalid values (see fields), or a transition not available in this state",
+    "TooManyRequests": "Too many sign-in attempts from this address; retry after the Retry-After seconds",
 }
 
 

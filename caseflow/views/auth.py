@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from caseflow.extensions import transactional
+from caseflow.extensions import limiter, transactional
 from caseflow.services.users import authenticate
 
 bp = Blueprint("auth", __name__)
@@ -28,7 +28,12 @@ def safe_next(target: str | None, default: str) -> str:
     return default if parts.scheme or parts.netloc else target
 
 
+def sign_in_rate_limit() -> str:
+    return current_app.config["CASEFLOW_SIGN_IN_RATE_LIMIT"]
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(sign_in_rate_limit, methods=["POST"])
 def login():
     next_url = request.values.get("next")
     if current_user.is_authenticated:
@@ -65,6 +70,7 @@ def set_language(code: str):
 
 
 @bp.app_errorhandler(CSRFError)
+@bp.app_errorhandler(429)
 @bp.app_errorhandler(403)
 @bp.app_errorhandler(404)
 def error_page(error: HTTPException):

@@ -19,7 +19,7 @@ from werkzeug.test import EnvironBuilder, TestResponse
 from werkzeug.wrappers import Response
 
 from caseflow.calendar import utcnow
-from caseflow.extensions import transactional
+from caseflow.extensions import limiter, transactional
 from caseflow.services.users import issue_api_token
 from caseflow.views.api import PREFIX
 from tests.factories import PASSWORD, advance, applicant, birth_registration_data, make_case
@@ -148,7 +148,8 @@ def test_the_check_catches_a_response_that_strays_from_the_document(app, client,
                                                    WerkzeugOpenAPIResponse(tampered))
 
 
-def test_every_documented_answer_of_every_operation_happens_and_agrees_with_the_document(app, client, office):
+def test_every_documented_answer_of_every_operation_happens_and_agrees_with_the_document(app, client, office,
+                                                                                         monkeypatch):
     """Drive each operation to each status the document lists; ``Api`` checks every exchange."""
     anonymous = api(app, client)
     assert anonymous.get("/openapi.json").status_code == 200
@@ -212,6 +213,13 @@ def test_every_documented_answer_of_every_operation_happens_and_agrees_with_the_
     assert clerk.get(f"/cases/{case_id}/events").status_code == 200
     assert outsider.get(f"/cases/{case_id}/events").status_code == 404
     assert anonymous.get(f"/cases/{case_id}/events").status_code == 401
+
+    # too many sign-in attempts (the limit is read per request; counters reset around the burst)
+    monkeypatch.setitem(app.config, "CASEFLOW_SIGN_IN_RATE_LIMIT", "2 per minute")
+    limiter.reset()
+    statuses = [anonymous.post("/tokens", {"username": "clerk", "password": "guess"}).status_code for _ in range(3)]
+    limiter.reset()
+    assert statuses == [401, 401, 429]
 
     # unknown routes: JSON, outside the document
     assert clerk.get("/no-such-thing").status_code == 404
