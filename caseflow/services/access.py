@@ -12,6 +12,9 @@ from caseflow.workflows.definition import Text
 CASE_READER_ROLES = frozenset({"village_officer", "clerk", "supervisor", "auditor"})
 # Roles that may hold (be assigned) a case.
 HANDLER_ROLES = frozenset({"clerk", "supervisor"})
+# Roles that hand the receipt, with the applicant's look-up PIN, to the applicant. Oversight (auditors)
+# reads cases but has no need for the PIN.
+PIN_READER_ROLES = frozenset({"village_officer", "clerk", "supervisor"})
 
 NOT_IN_JURISDICTION = Text("该村（社区）不在您的辖区内。", "That village is outside your jurisdiction.")
 
@@ -37,6 +40,11 @@ def visible_cases(user: User) -> sa.Select:
     if not can_read_cases(user):
         return query.where(sa.false())
     return query.where(Case.jurisdiction_id.in_(jurisdiction_ids(user)))
+
+
+def can_see_pin(user: User) -> bool:
+    """Whether ``user`` may see an applicant's progress look-up PIN (printed on the receipt)."""
+    return user.is_active and user.has_role(*PIN_READER_ROLES)
 
 
 def can_read(user: User, case: Case) -> bool:

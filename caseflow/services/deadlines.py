@@ -33,6 +33,9 @@ class DeadlinePolicy:
     calendar: OfficeCalendar
     changes: Mapping[tuple[str, int, str], tuple[int, int | None]]
 
+    def is_changed(self, workflow: Workflow, state: str) -> bool:
+        return (workflow.name, workflow.version, state) in self.changes
+
     def rule(self, workflow: Workflow, state: str) -> DeadlineRule | None:
         shipped = workflow.deadlines.get(state)
         change = self.changes.get((workflow.name, workflow.version, state))
@@ -121,6 +124,7 @@ class LightBounds:
 ADMIN_ONLY = Text("只有管理员可以修改办理时限。", "Only an administrator may change deadlines.")
 NO_DEADLINE_HERE = Text("该状态没有办理时限。", "That state has no deadline.")
 NOT_A_COUNT = Text("请输入 0 到 365 之间的整数。", "Enter a whole number from 0 to 365.")
+SAME_DAY_FIXED = Text("“当日办结”的时限不能调整。", "A same-day deadline cannot be changed.")
 TARGET_AFTER_LIMIT = Text("内部目标不能长于法定时限。", "The office target cannot be longer than the legal limit.")
 
 
@@ -137,6 +141,8 @@ def save_deadline_setting(workflow_name: str, state: str, limit_amount: int, tar
     errors: dict[str, Text] = {}
     if shipped is None:
         raise ValidationFailed(NO_DEADLINE_HERE, {"state": NO_DEADLINE_HERE})
+    if shipped.limit.unit == "same_calendar_day":  # the law says "the same day"; there is no number to set
+        raise ValidationFailed(SAME_DAY_FIXED, {"limit_amount": SAME_DAY_FIXED})
     if not 0 <= limit_amount <= 365:
         errors["limit_amount"] = NOT_A_COUNT
     if shipped.target is not None and (target_amount is None or not 0 <= target_amount <= 365):

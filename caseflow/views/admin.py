@@ -1,7 +1,8 @@
-"""Administration (role ``admin`` only): user accounts, townships and villages, and the office calendar's
-local exceptions."""
+"""Administration (role ``admin`` only): user accounts, townships and villages, the office calendar's
+local exceptions, and the deadlines of each workflow."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -14,11 +15,15 @@ from werkzeug.datastructures import MultiDict
 from caseflow.calendar import local_date, package_has_year, utcnow
 from caseflow.extensions import db, transactional
 from caseflow.models import Jurisdiction, User
+from caseflow.services.deadlines import (
+    NOT_A_COUNT, load_policy, reset_deadline_setting, save_deadline_setting,
+)
 from caseflow.services.errors import ServiceError
 from caseflow.services.office_calendar import add_override, list_overrides, remove_override
 from caseflow.services.users import list_townships, list_users, save_jurisdiction, save_user
-from caseflow.views.template_helpers import current_locale
-from caseflow.workflows.definition import NOT_A_DATE
+from caseflow.views.template_helpers import current_locale, tr
+from caseflow.workflows import UnknownWorkflow, all_workflows, latest
+from caseflow.workflows.definition import NOT_A_DATE, DeadlineRule, Workflow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -180,3 +185,111 @@ def delete_override(override_id: int):
     flash(_("Calendar exception removed."), "success")
     flash(_recomputed(changed), "info")
     return redirect(url_for(".calendar"))
+
+
+# ------------------------------------------------------------------------------------------- deadlines
+
+@dataclass(frozen=True)
+class DeadlineRow:
+    """One state's deadline on the page: as shipped with the workflow and as in force now."""
+
+    workflow: Workflow
+    state: str
+    shipped: DeadlineRule
+    in_force: DeadlineRule
+    changed: bool
+
+    @property
+    def prefix(self) -> str:
+        """Form fields are named per row so that every row's inputs and errors stay apart."""
+        return f"{self.workflow.name}.{self.state}."
+
+    @property
+    def adjustable(self) -> bool:
+        """A "same calendar day" limit has no number to change."""
+        return self.shipped.limit.unit != "same_calendar_day"
+
+
+def _deadline_sections() -> list[tuple[Workflow, list[DeadlineRow]]]:
+    """Every workflow (current version) with the states that have a deadline."""
+    policy = load_policy()
+    return [(workflow, [DeadlineRow(workflow, state, shipped, policy.rule(workflow, state),
+                                    policy.is_changed(workflow, state))
+                        for state, shipped in workflow.deadlines.items()])
+            for workflow in all_workflows()]
+
+
+def _deadline_values(sections: list[tuple[Workflow, list[DeadlineRow]]]) -> dict[str, Any]:
+    """The amounts in force, as the forms show them."""
+    values: dict[str, Any] = {}
+    for _workflow, rows in sections:
+        for row in rows:
+            values[row.prefix + "limit_amount"] = row.in_force.limit.amount
+            if row.in_force.target is not None:
+                values[row.prefix + "target_amount"] = row.in_force.target.amount
+    return values
+
+
+def _deadline_rule(workflow_name: str, state: str) -> tuple[Workflow, DeadlineRule]:
+    try:
+        workflow = latest(workflow_name)
+    except UnknownWorkflow:
+        abort(404)
+    if state not in workflow.deadlines:
+        abort(404)
+    return workflow, workflow.deadlines[state]
+
+
+def _amount(raw: str | None) -> int | None:
+    """A typed whole number, or None when it is not one (the service checks the range)."""
+    try:
+        return int(raw or "")
+    except ValueError:
+        return None
+
+
+@bp.route("/deadlines")
+def deadlines():
+    sections = _deadline_sections()
+    return render_template("admin/deadlines.html", sections=sections, values=_deadline_values(sections),
+                           errors={}, posted=None)
+
+
+@bp.route("/deadlines/<workflow_name>/<state>", methods=["POST"])
+def save_deadline(workflow_name: str, state: str):
+    workflow, shipped = _deadline_rule(workflow_name, state)
+    prefix = f"{workflow.name}.{state}."
+    limit = _amount(request.form.get(prefix + "limit_amount"))
+    target = _amount(request.form.get(prefix + "target_amount"))
+    errors: dict[str, Any] = {}
+    if limit is None:
+        errors["limit_amount"] = NOT_A_COUNT
+    if target is None and shipped.target is not None:
+        errors["target_amount"] = NOT_A_COUNT
+    if limit is not None and not errors:
+        try:
+            with transactional():
+                changed = save_deadline_setting(workflow.name, state, limit, target, actor=_actor())
+        except ServiceError as error:
+            errors = _errors_of(error)
+        else:
+            flash(_("Deadline for “%(state)s” saved.", state=tr(workflow.state_label(state))), "success")
+            flash(_recomputed(changed), "info")
+            return redirect(url_for(".deadlines"))
+    sections = _deadline_sections()
+    return render_template(
+        "admin/deadlines.html", sections=sections,
+        values=_deadline_values(sections) | request.form.to_dict(),
+        errors={(prefix + name if name else ""): message for name, message in errors.items()}, posted=prefix,
+    ), 422
+
+
+@bp.route("/deadlines/<workflow_name>/<state>/reset", methods=["POST"])
+def reset_deadline(workflow_name: str, state: str):
+    workflow, _shipped = _deadline_rule(workflow_name, state)
+    with transactional():
+        changed = reset_deadline_setting(workflow.name, state, actor=_actor())
+    flash(_("Deadline for “%(state)s” restored to the default.", state=tr(workflow.state_label(state))),
+          "success")
+    flash(_recomputed(changed), "info")
+    return redirect(url_for(".deadlines"))

@@ -19,13 +19,13 @@ from caseflow.services.cases import (
     APPLICANT_FIELDS, NOT_A_HANDLER, UNKNOWN_TRIGGER, apply_transition, assign_case, available_steps,
     open_case, workflow_of,
 )
-from caseflow.services.deadlines import LIGHTS, LightBounds, load_calendar
+from caseflow.services.deadlines import LIGHTS, LightBounds, load_calendar, load_policy
 from caseflow.services.errors import STALE, Conflict, NotFound, PermissionDenied, ServiceError
 from caseflow.services.queues import CaseFilter, my_queue, search_cases
 from caseflow.services.users import users_by_username
 from caseflow.views.template_helpers import current_locale, field_value, tr
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
-from caseflow.workflows.definition import Field, Workflow
+from caseflow.workflows.definition import Field, Period, Workflow
 
 bp = Blueprint("cases", __name__)
 
@@ -275,14 +275,16 @@ def new(workflow_name: str):
 
 # ------------------------------------------------------------------------------------------- documents
 
-def _receipt_deadline(case: Case, workflow: Workflow) -> Deadline | None:
-    """The decision deadline promised on the receipt: the legal limit of the state acceptance led to,
-    counted from the acceptance — fixed when issued, so a reprint says the same."""
+def _receipt_deadline(case: Case, workflow: Workflow) -> tuple[Period, Deadline] | None:
+    """The decision deadline promised on the receipt: the legal limit in force for the state acceptance
+    led to, and its end counted from the acceptance (so a reprint says the same unless the office changed
+    that limit, as the case's own deadline then changed too)."""
     for event in case.events:
         step = workflow.step_for(event.trigger, event.from_state) if event.from_state else None
         if step is not None and step.issues_receipt:
-            rule = workflow.deadlines.get(event.to_state)
-            return rule.limit.after(event.at, load_calendar()) if rule else None
+            policy = load_policy()
+            rule = policy.rule(workflow, event.to_state)
+            return (rule.limit, rule.limit.after(event.at, policy.calendar)) if rule else None
     return None
 
 
@@ -300,6 +302,7 @@ def document(case_id: int, name: str):
             f"documents/{workflow.name}/{doc.name}.html", case=case, workflow=workflow, doc=doc,
             events={event.trigger: event for event in case.events},  # the latest event of each kind
             promised=_receipt_deadline(case, workflow) if doc.name == "receipt" else None,
+            pin=case.pin if access.can_see_pin(_user()) else None,
             application={spec.name: field_value(spec, case.data.get(spec.name))
                          for spec in workflow.application_fields},
             office=current_app.config["CASEFLOW_OFFICE_NAME"],

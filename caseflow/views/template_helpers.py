@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Flask, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from caseflow.calendar import to_local
@@ -17,7 +18,7 @@ from caseflow.models import Jurisdiction, User, mask_resident_id
 from caseflow.services import access
 from caseflow.services.cases import workflow_of
 from caseflow.workflows import all_workflows
-from caseflow.workflows.definition import ROLES, Field, Text, Workflow
+from caseflow.workflows.definition import ROLES, Field, Period, Text, Workflow
 
 
 def current_locale() -> str:
@@ -80,6 +81,17 @@ def duration(seconds: int | float) -> str:
     if days:
         return _("%(days)d d %(hours)d h", days=days, hours=hours)
     return _("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes)
+
+
+def period(value: Period) -> str:
+    """A deadline period in words: "5 个工作日", "当日", "3 working days"."""
+    if value.unit == "same_calendar_day":
+        return _("Same day")
+    if value.unit == "hours":
+        return ngettext("%(num)d hour", "%(num)d hours", value.amount)
+    if value.unit == "calendar_days":
+        return ngettext("%(num)d calendar day", "%(num)d calendar days", value.amount)
+    return ngettext("%(num)d working day", "%(num)d working days", value.amount)
 
 
 def field_value(spec: Field | None, value: Any) -> str:
@@ -154,7 +166,7 @@ def page_url(number: int) -> str:
 
 
 def register(app: Flask) -> None:
-    for func in (tr, local_datetime, deadline, deadline_day, zh_date, phone, duration, role_label,
+    for func in (tr, local_datetime, deadline, deadline_day, zh_date, phone, duration, period, role_label,
                  jurisdiction_label):
         app.add_template_filter(func)
     for func in (current_locale, all_workflows, workflow_of, field_value, choice_options, light_label,

@@ -14,7 +14,7 @@ from tests.factories import make_case, reload
 from tests.functional.ui_support import field_error, form_fields, html_of, signed_in, text_of, ui_client
 
 ADMIN_PAGES = ["/admin/", "/admin/users", "/admin/users/new", "/admin/users/1", "/admin/jurisdictions",
-               "/admin/jurisdictions/new", "/admin/jurisdictions/1", "/admin/calendar"]
+               "/admin/jurisdictions/new", "/admin/jurisdictions/1", "/admin/calendar", "/admin/deadlines"]
 
 
 def user_named(username: str) -> User | None:

@@ -325,6 +325,24 @@ def test_village_officer_cannot_see_another_village(app, office):
     assert signed_in(app, "village2").get(f"/cases/{case.id}").status_code == 200
 
 
+def test_receipt_pin_only_for_those_who_hand_it_to_the_applicant(app, office):
+    case = move(make_case(office), office, ACCEPT)
+    with transactional():
+        reload(case).pin = "739154"  # a known PIN: a random one could also occur in a date or number
+    for username in ("clerk", "supervisor", "village1"):
+        receipt = signed_in(app, username).get(f"/cases/{case.id}/documents/receipt")
+        assert receipt.status_code == 200 and "查询密码 739154" in text_of(receipt), username
+    auditor = signed_in(app, "auditor")
+    receipt = auditor.get(f"/cases/{case.id}/documents/receipt")
+    assert receipt.status_code == 200
+    assert "查询密码 （仅经办人可见）" in text_of(receipt) and case.number in text_of(receipt)
+    assert "739154" not in html_of(receipt)
+    # The case page never shows the PIN, to anyone who may read the case.
+    for username in ("clerk", "supervisor", "village1", "auditor"):
+        page = signed_in(app, username).get(f"/cases/{case.id}")
+        assert page.status_code == 200 and "739154" not in html_of(page), username
+
+
 def test_documents_exist_only_when_available(app, office):
     case = make_case(office)
     client = signed_in(app, "clerk")
