@@ -2,6 +2,8 @@
 the scheduler. The other commands live in ``caseflow.commands``."""
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command
@@ -22,6 +24,7 @@ cli.add_command(routes_command)
               help="Run the scheduler inside the web process, as the quick start does.")
 def run_command(host: str, port: int, scheduler: bool) -> None:
     """Serve the web UI (development server) with the scheduler in-process."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = current_app._get_current_object()
     if scheduler:
         from caseflow.scheduler import start_background_scheduler
