@@ -22,14 +22,14 @@ from caseflow.extensions import db, limiter, transactional
 from caseflow.models import Case, CaseEvent, Jurisdiction, User, mask_resident_id
 from caseflow.services.access import readable_case
 from caseflow.services.cases import (
-    NO_SUCH_JURISDICTION, apply_transition, available_steps, open_case, workflow_of,
+    NO_SUCH_JURISDICTION, NOT_A_HANDLER, apply_transition, assign_case, available_steps, open_case, workflow_of,
 )
 from caseflow.services.deadlines import LightBounds, load_calendar
 from caseflow.services.errors import INVALID_DATA, ServiceError, ValidationFailed
 from caseflow.services.queues import CaseFilter, search_cases
 from caseflow.services.users import authenticate, issue_api_token, user_for_token
 from caseflow.views.api_schemas import (
-    CaseCreateSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
+    AssignmentRequestSchema, CaseCreateSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
     TokenRequestSchema, TokenSchema, TransitionRequestSchema, WorkflowSchema, request_errors,
 )
 from caseflow.views.auth import sign_in_rate_limit
@@ -425,6 +425,53 @@ def fire_transition(case_id: int):
     return body
 
 
+@bp.post("/cases/<int:case_id>/assignment")
+def assign(case_id: int):
+    """Take a case, hand it back, or (supervisors) give it to a clerk or supervisor of its jurisdiction.
+    ---
+    post:
+      operationId: assignCase
+      summary: Assign a case
+      parameters: [CaseId]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: AssignmentRequestSchema
+      responses:
+        200:
+          description: The case with its new assignee
+          content:
+            application/json:
+              schema: CaseSchema
+        400: BadRequest
+        401: Unauthorized
+        403: Forbidden
+        404: NotFound
+        409: Conflict
+        422: Unprocessable
+    """
+    user = authenticated_user()
+    payload = load_body(AssignmentRequestSchema())
+    with transactional():
+        case = readable_case(user, case_id, for_update=True)
+        assign_case(case, _assignee(payload["assignee"], user), user, payload["version"],
+                    reason=payload["reason"])
+        body = _case(case, user)
+    return body
+
+
+def _assignee(name: str | None, caller: User) -> User | None:
+    if name is None:
+        return None
+    if name == "me":
+        return caller
+    found = db.session.scalar(sa.select(User).where(User.username == name))
+    if found is None:
+        raise ValidationFailed(INVALID_DATA, {"assignee": NOT_A_HANDLER})
+    return found
+
+
 @bp.get("/cases/<int:case_id>/events")
 def list_events(case_id: int):
     """The case's audit trail, oldest first, each event chained to the one before by its hash.
@@ -509,7 +556,7 @@ def api_spec() -> APISpec:
             if name == "Unauthorized":
                 response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
             spec.components.response(name, response)
-        for view in (issue_token, list_workflows, create_case, list_cases, get_case, fire_transition,
+        for view in (issue_token, list_workflows, create_case, list_cases, get_case, fire_transition, assign,
                      list_events, openapi_document):
             spec.path(view=view)
         current_app.extensions["caseflow_api_spec"] = spec

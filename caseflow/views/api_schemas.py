@@ -61,6 +61,15 @@ class TransitionRequestSchema(Schema):
         "description": "The transition's fields (`fields` of the transition in GET /workflows)."})
 
 
+class AssignmentRequestSchema(Schema):
+    assignee = fields.String(required=True, allow_none=True, metadata={
+        "description": "`me` to take the case, a username to give it to (supervisors: a clerk or supervisor "
+                       "of the case's jurisdiction), or null to return it to the unassigned pool."})
+    version = fields.Integer(required=True, strict=True, metadata={
+        "description": "The case `version` the caller saw; a stale one is refused with 409."})
+    reason = fields.String(allow_none=True, load_default=None)
+
+
 class CaseListQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE  # query strings often carry cache-busters
@@ -68,6 +77,10 @@ class CaseListQuerySchema(Schema):
     workflow = fields.String()
     state = fields.String()
     assignee = fields.String(metadata={"description": "A username, or `me`."})
+    text = fields.String(data_key="q", validate=validate.Length(max=100, error="At most 100 characters."),
+                         metadata={"description": "A receipt number or a full resident ID (exact), or part "
+                                                  "of an applicant's name."})
+    open_only = fields.Boolean(data_key="open", metadata={"description": "true: open cases only."})
     light = fields.String(validate=validate.OneOf(LIGHTS, error="Must be one of: green, yellow, red, none."),
                           metadata={"description": "`none`: no running deadline."})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="Must be 1 or more."))
@@ -212,6 +225,8 @@ _MESSAGES: dict[str, Text] = {
     "Must be one of: green, yellow, red, none.":
         Text("应为 green、yellow、red 或 none。", "Must be one of: green, yellow, red, none."),
     "Must be 1 or more.": Text("应为不小于 1 的整数。", "Must be 1 or more."),
+    "At most 100 characters.": Text("不能超过 100 个字符。", "At most 100 characters."),
+    "Not a valid boolean.": Text("应为 true 或 false。", "Must be true or false."),
 }
 
 

@@ -209,6 +209,16 @@ def test_every_documented_answer_of_every_operation_happens_and_agrees_with_the_
     assert clerk.post(transitions, {"trigger": "verify", "version": 1}).status_code == 409
     assert clerk.post(transitions, {"trigger": "verify", "version": 2}).status_code == 422
 
+    # assignment (the case is the clerk's since acceptance, at version 2)
+    assignment = f"/cases/{case_id}/assignment"
+    assert clerk.post(assignment, {"assignee": "me"}).status_code == 400
+    assert anonymous.post(assignment, {"assignee": None, "version": 2}).status_code == 401
+    assert village1.post(assignment, {"assignee": "me", "version": 2}).status_code == 403
+    assert outsider.post(assignment, {"assignee": "me", "version": 2}).status_code == 404
+    assert clerk.post(assignment, {"assignee": None, "version": 1}).status_code == 409
+    assert clerk.post(assignment, {"assignee": "nobody", "version": 2}).status_code == 422
+    assert clerk.post(assignment, {"assignee": None, "version": 2, "reason": "交回"}).status_code == 200
+
     # events
     assert clerk.get(f"/cases/{case_id}/events").status_code == 200
     assert outsider.get(f"/cases/{case_id}/events").status_code == 404
