@@ -1,7 +1,6 @@
 """JSON API: taking, handing back and assigning cases; searching by text and open cases only."""
 from __future__ import annotations
 
-from caseflow.models import CaseEvent
 from tests.factories import advance, make_case, reload
 from tests.functional.test_openapi import api, error_of
 
