@@ -58,8 +58,13 @@ def configure_auth(app: Flask) -> None:
     app.after_request(_security_headers)
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str) -> User | None:
+        """The signed-in user, unless the account was disabled or its password changed since sign-in."""
+        user_id, _, stamp = session_id.partition(".")
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        if user is None or not user.active or stamp != user.session_stamp:
+            return None
+        return user
 
 
 # Everything the UI loads is served from this site (no CDN, no inline script or style).
@@ -93,9 +98,9 @@ def configure_i18n(app: Flask) -> None:
 
 
 def configure_views(app: Flask) -> None:
-    from caseflow.views import admin, api, auth, cases
+    from caseflow.views import admin, api, auth, cases, profile
 
-    for module in (auth, cases, admin, api):
+    for module in (auth, cases, admin, api, profile):
         app.register_blueprint(module.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
 

@@ -107,6 +107,15 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    def get_id(self) -> str:
+        """The session's reference to this user. It carries a piece of the password hash, so a new
+        password (set by the user or an admin) ends every other session (see ``load_user``)."""
+        return f"{self.id}.{self.session_stamp}"
+
+    @property
+    def session_stamp(self) -> str:
+        return self.password_hash[-12:]
+
 
 class ApiToken(db.Model):
     """A bearer token for the JSON API; only its SHA-256 is stored."""

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from caseflow import create_app
-from caseflow.extensions import db as _db
+from caseflow.extensions import db as _db, limiter
 from tests import factories
 
 
@@ -33,19 +33,23 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory):
-    instance = tmp_path_factory.mktemp("instance")
-    app = create_app({
+def _test_settings(database_url: str, **overrides) -> dict:
+    return {
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": _database_url(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-secret-key",
         "WTF_CSRF_ENABLED": False,
-        # Tests sign in hundreds of times from one address; test_security lowers the limit to test it.
+        # Tests sign in hundreds of times from one address; ``limited_app`` lowers the limit to test it.
         "CASEFLOW_SIGN_IN_RATE_LIMIT": "100000 per minute",
         # A cheap hash keeps hundreds of test users fast; production uses scrypt (the default).
         "CASEFLOW_PASSWORD_HASH": "pbkdf2:sha256:1000",
-    })
+    } | overrides
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app(_test_settings(_database_url(instance)))
     app.instance_path = str(instance)
     app.test_client_class = IsolatedClient
     with app.app_context():
@@ -71,6 +75,26 @@ def db(app):
             else:
                 for table in tables:
                     conn.execute(table.delete())
+
+
+@pytest.fixture
+def csrf_app(app):
+    """The app as deployed, CSRF protection on, on the same database as ``app``."""
+    protected = create_app(_test_settings(app.config["SQLALCHEMY_DATABASE_URI"], WTF_CSRF_ENABLED=True))
+    protected.test_client_class = IsolatedClient
+    yield protected
+    with protected.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def limited_app(app, monkeypatch):
+    """The test app with password checks (sign-in, API tokens, password change) throttled at 3 a minute;
+    counters reset before and after."""
+    monkeypatch.setitem(app.config, "CASEFLOW_SIGN_IN_RATE_LIMIT", "3 per minute")
+    limiter.reset()
+    yield app
+    limiter.reset()
 
 
 @pytest.fixture

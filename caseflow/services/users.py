@@ -29,6 +29,10 @@ NEEDS_TOWNSHIP = Text("村（社区）必须属于一个乡镇。", "A village m
 NAME_REQUIRED = Text("请填写名称。", "Enter a name.")
 UNKNOWN_KIND = Text("类型只能是乡镇或村（社区）。", "The kind must be township or village.")
 HAS_VILLAGES = Text("该乡镇下还有村（社区），不能改为村。", "This township still has villages; it cannot become a village.")
+WRONG_CURRENT_PASSWORD = Text("当前密码不正确。", "The current password is wrong.")
+SAME_PASSWORD = Text("新密码不能与当前密码相同。", "The new password must differ from the current one.")
+PASSWORDS_DIFFER = Text("两次输入的新密码不一致。", "The two entries of the new password differ.")
+UNKNOWN_LOCALE = Text("请选择中文或英文。", "Choose Chinese or English.")
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -97,6 +101,37 @@ def authenticate(username: str, password: str) -> User | None:
     if not user.check_password(password) or not user.active:
         return None
     return user
+
+
+def change_password(user: User, current: str, new: str, repeat: str) -> None:
+    """Give ``user`` the password ``new``, when ``current`` is their password and ``repeat`` matches.
+
+    Every problem is reported at once, each under its form field. "Same as the current password" is
+    only said when ``current`` was right: checking ``new`` against the stored hash as well would turn the
+    new-password field into a second way to test guesses of the password.
+    """
+    errors: dict[str, Text] = {}
+    current_ok = user.check_password(current)
+    if not current_ok:
+        errors["current_password"] = WRONG_CURRENT_PASSWORD
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new_password"] = SHORT_PASSWORD
+    elif current_ok and new == current:
+        errors["new_password"] = SAME_PASSWORD
+    if repeat != new:
+        errors["repeat_password"] = PASSWORDS_DIFFER
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+    user.set_password(new)
+    db.session.flush()
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Keep ``locale`` (one of the UI's languages) as ``user``'s language, for every new session."""
+    if locale not in current_app.config["CASEFLOW_LOCALES"]:
+        raise ValidationFailed(INVALID_DATA, {"locale": UNKNOWN_LOCALE})
+    user.locale = locale
+    db.session.flush()
 
 
 @lru_cache(maxsize=4)

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from caseflow.extensions import limiter, transactional
-from caseflow.services.users import authenticate
+from caseflow.services.users import authenticate, set_locale
 
 bp = Blueprint("auth", __name__)
 
@@ -57,15 +57,21 @@ def logout():
     return redirect(url_for(".login"))
 
 
+def remember_language(code: str) -> None:
+    """Show the UI in ``code`` (one of CASEFLOW_LOCALES) from now on: in this session and, for a
+    signed-in user, on their account, so that their next sessions start in it too."""
+    if current_user.is_authenticated and current_user.locale != code:
+        with transactional():
+            set_locale(current_user._get_current_object(), code)
+    session["lang"] = code
+
+
 @bp.route("/lang/<code>", methods=["POST"])
 def set_language(code: str):
     """Switch the UI language; a signed-in user keeps the choice on their account (emails use it too)."""
     if code not in current_app.config["CASEFLOW_LOCALES"]:
         abort(404)
-    session["lang"] = code
-    if current_user.is_authenticated and current_user.locale != code:
-        with transactional():
-            current_user.locale = code
+    remember_language(code)
     return redirect(safe_next(request.form.get("next"), url_for("cases.index")))
 
 

@@ -2,21 +2,13 @@
 import pytest
 import sqlalchemy as sa
 
-from caseflow.extensions import db as _db, limiter, transactional
+from caseflow.extensions import db as _db, transactional
 from caseflow.models import User
 from caseflow.services import users as user_service
 from caseflow.services.errors import ValidationFailed
 from caseflow.services.users import authenticate, save_jurisdiction, save_user
 from tests.factories import PASSWORD
-
-
-@pytest.fixture
-def limited_app(app, monkeypatch):
-    """The test app with sign-in throttling at 3 attempts a minute, counters reset before and after."""
-    monkeypatch.setitem(app.config, "CASEFLOW_SIGN_IN_RATE_LIMIT", "3 per minute")
-    limiter.reset()
-    yield app
-    limiter.reset()
+from tests.functional.ui_support import signed_in
 
 
 def test_repeated_sign_in_attempts_are_throttled_per_address(limited_app, office):
@@ -72,3 +64,23 @@ def test_jurisdiction_kinds_are_checked(db, office):
         save_jurisdiction(code="T1", name="示例镇", kind="village", parent_id=office.township.id,
                           jurisdiction=office.township)
     assert set(info.value.fields) >= {"kind"} or set(info.value.fields) >= {"parent_id"}
+
+
+def test_a_disabled_account_loses_its_open_session(app, db, office):
+    client = signed_in(app, "clerk")
+    assert client.get("/").status_code == 200
+    with transactional():
+        clerk = office["clerk"]
+        save_user(username="clerk", display_name=clerk.display_name, roles=["clerk"],
+                  jurisdiction_ids=[j.id for j in clerk.jurisdictions], active=False, user=clerk)
+    assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_a_new_password_ends_other_sessions_but_not_the_one_that_changed_it(app, db, office):
+    elsewhere = signed_in(app, "clerk")
+    here = signed_in(app, "clerk")
+    changed = here.post("/profile", data={"current_password": PASSWORD, "new_password": "a-brand-new-secret",
+                                          "repeat_password": "a-brand-new-secret"})
+    assert changed.status_code == 302
+    assert here.get("/").status_code == 200
+    assert elsewhere.get("/").headers["Location"].startswith("/login")

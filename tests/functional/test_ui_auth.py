@@ -6,7 +6,6 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from caseflow import create_app
 from caseflow.extensions import db as _db
 from caseflow.extensions import transactional
 from caseflow.models import User
@@ -159,21 +158,6 @@ def reload_user(username: str) -> User:
 
 def _csrf_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def csrf_app(app):
-    """The app as deployed: CSRF protection on, same database as the ``app`` fixture."""
-    csrf_app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-        "SECRET_KEY": "test-secret-key",
-        "WTF_CSRF_ENABLED": True,
-        "SERVER_NAME": "caseflow.test",
-    })
-    yield csrf_app
-    with csrf_app.app_context():
-        _db.engine.dispose()
 
 
 def test_csrf_protects_every_form(csrf_app, office):
