@@ -14,6 +14,10 @@ class ServiceError(Exception):
         self.message = message
         self.fields = fields or {}
 
+    def by_field(self) -> dict[str, Text]:
+        """Messages keyed by form field; the general message under "" when no field was named."""
+        return dict(self.fields) or {"": self.message}
+
 
 class NotFound(ServiceError):
     """Missing, or not visible to this user — deliberately indistinguishable."""

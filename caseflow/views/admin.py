@@ -39,11 +39,6 @@ def _actor() -> User:
     return current_user._get_current_object()
 
 
-def _errors_of(error: ServiceError) -> dict[str, Any]:
-    """Per-field messages, or the general one under "" when the service named no field."""
-    return dict(error.fields) or {"": error.message}
-
-
 @bp.route("/")
 def index():
     return redirect(url_for(".users"))
@@ -90,11 +85,10 @@ def user_form(user_id: int | None = None):
                         username=values.get("username", ""), display_name=values.get("display_name", ""),
                         roles=roles, jurisdiction_ids=places,
                         email=values.get("email"), locale=values.get("locale", "zh"),
-                        password=values.get("password") or None, active=active,
-                        is_demo=user.is_demo if user else False, user=user, actor=_actor(),
+                        password=values.get("password") or None, active=active, user=user, actor=_actor(),
                     )
             except ServiceError as error:
-                errors = _errors_of(error)
+                errors = error.by_field()
             else:
                 flash(_("User %(username)s saved.", username=saved.username), "success")
                 return redirect(url_for(".users"))
@@ -135,7 +129,7 @@ def jurisdiction_form(jurisdiction_id: int | None = None):
                         jurisdiction=place, actor=_actor(),
                     )
             except ServiceError as error:
-                errors = _errors_of(error)
+                errors = error.by_field()
             else:
                 flash(_("%(name)s saved.", name=saved.name), "success")
                 return redirect(url_for(".jurisdictions"))
@@ -167,7 +161,7 @@ def calendar():
                 with transactional():
                     changed = add_override(day, values["kind"] == "working", values.get("note", ""), _actor())
             except ServiceError as error:
-                errors = _errors_of(error)
+                errors = error.by_field()
             else:
                 flash(_("Calendar exception for %(day)s saved.", day=day.isoformat()), "success")
                 flash(_recomputed(changed), "info")
@@ -271,7 +265,7 @@ def save_deadline(workflow_name: str, state: str):
             with transactional():
                 changed = save_deadline_setting(workflow.name, state, limit, target, actor=_actor())
         except ServiceError as error:
-            errors = _errors_of(error)
+            errors = error.by_field()
         else:
             flash(_("Deadline for “%(state)s” saved.", state=tr(workflow.state_label(state))), "success")
             flash(_recomputed(changed), "info")

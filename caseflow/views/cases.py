@@ -224,7 +224,7 @@ def assign(case_id: int):
     except NotFound:
         abort(404)
     except ServiceError as error:
-        for message in (error.fields or {"": error.message}).values():
+        for message in error.by_field().values():
             flash(tr(message), "error")
     else:
         if assignee is None:

@@ -36,7 +36,7 @@ def index():
                 change_password(_user(), form.get("current_password", ""), form.get("new_password", ""),
                                 form.get("repeat_password", ""))
         except ServiceError as error:
-            errors = dict(error.fields) or {"": error.message}
+            errors = error.by_field()
         else:
             login_user(_user())  # the new password ends every other session; this one carries on
             flash(_("Password changed."), "success")
