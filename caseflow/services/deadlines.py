@@ -103,6 +103,11 @@ class LightBounds:
     def at(cls, now: datetime, calendar: OfficeCalendar) -> "LightBounds":
         return cls(now, calendar.add_working_days(now, 1).at)
 
+    @classmethod
+    def current(cls, now: datetime | None = None) -> "LightBounds":
+        """The bounds at ``now`` (default: this instant) in the office calendar as stored."""
+        return cls.at(now or utcnow(), load_calendar())
+
     def light(self, due_at: datetime | None) -> Light | None:
         if due_at is None:
             return None

@@ -7,11 +7,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from caseflow.calendar import utcnow
 from caseflow.extensions import db
 from caseflow.models import Case, Person, User
 from caseflow.services.access import visible_cases
-from caseflow.services.deadlines import LIGHTS, LightBounds, load_calendar
+from caseflow.services.deadlines import LIGHTS, LightBounds
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def _paginate(query: sa.Select, page: int, page_size: int, bounds: LightBounds) 
 def search_cases(user: User, filters: CaseFilter, *, page: int = 1, page_size: int = 50,
                  now: datetime | None = None) -> Page:
     """Cases ``user`` may see that match ``filters``, most urgent first."""
-    bounds = LightBounds.at(now or utcnow(), load_calendar())
+    bounds = LightBounds.current(now)
     query = visible_cases(user)
     if filters.workflow:
         query = query.where(Case.workflow == filters.workflow)
@@ -85,7 +84,7 @@ def search_cases(user: User, filters: CaseFilter, *, page: int = 1, page_size: i
 
 def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | None = None) -> Page:
     """Open cases assigned to ``user``, and unassigned open cases in their jurisdiction."""
-    bounds = LightBounds.at(now or utcnow(), load_calendar())
+    bounds = LightBounds.current(now)
     query = visible_cases(user).where(
         Case.closed_at.is_(None),
         sa.or_(Case.assignee_id == user.id, Case.assignee_id.is_(None)),

@@ -24,7 +24,7 @@ from caseflow.services.access import readable_case
 from caseflow.services.cases import (
     NO_SUCH_JURISDICTION, NOT_A_HANDLER, apply_transition, assign_case, available_steps, open_case, workflow_of,
 )
-from caseflow.services.deadlines import LightBounds, load_calendar
+from caseflow.services.deadlines import LightBounds
 from caseflow.services.errors import INVALID_DATA, ServiceError, ValidationFailed
 from caseflow.services.queues import CaseFilter, search_cases
 from caseflow.services.users import authenticate, issue_api_token, user_for_token
@@ -216,7 +216,7 @@ def _case_summary(case: Case, bounds: LightBounds, locale: str) -> dict[str, Any
 
 def _case(case: Case, user: User) -> dict[str, Any]:
     """The full representation of ``case`` as ``user`` sees it now."""
-    bounds = LightBounds.at(utcnow(), load_calendar())
+    bounds = LightBounds.current()
     triggers = dict.fromkeys(step.trigger for step in available_steps(case, user))
     return CaseSchema().dump(_case_summary(case, bounds, request_locale()) | {
         "available_transitions": list(triggers),

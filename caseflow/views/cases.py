@@ -19,7 +19,7 @@ from caseflow.services.cases import (
     APPLICANT_FIELDS, NOT_A_HANDLER, UNKNOWN_TRIGGER, apply_transition, assign_case, available_steps,
     open_case, workflow_of,
 )
-from caseflow.services.deadlines import LIGHTS, LightBounds, load_calendar, load_policy
+from caseflow.services.deadlines import LIGHTS, LightBounds, load_policy
 from caseflow.services.errors import STALE, Conflict, NotFound, PermissionDenied, ServiceError
 from caseflow.services.queues import CaseFilter, my_queue, search_cases
 from caseflow.services.users import users_by_username
@@ -145,7 +145,7 @@ def detail(case_id: int):
     now = utcnow()
     supervising = current_user.has_role("supervisor") and not case.is_closed
     return render_template(
-        "cases/detail.html", case=case, workflow=workflow, bounds=LightBounds.at(now, load_calendar()),
+        "cases/detail.html", case=case, workflow=workflow, bounds=LightBounds.current(now),
         steps=available_steps(case, _user()), timeline=timeline(case, workflow),
         application=field_rows(workflow.application_fields, case.data),
         documents=[doc for doc in workflow.documents if doc.available(case)],
@@ -196,7 +196,7 @@ def step(case_id: int, trigger: str):
     return render_template(
         "cases/step.html", case=case, workflow=workflow, step=step, error=error,
         errors=error.fields if error else {}, values=request.form,
-        bounds=LightBounds.at(utcnow(), load_calendar()),
+        bounds=LightBounds.current(),
         # After a conflict the form carries the version now current, and the page shows what changed:
         # sending it again is then a decision taken knowing the change.
         latest_change=timeline(case, workflow)[-1] if isinstance(error, Conflict) else None,
