@@ -177,6 +177,8 @@ class Case(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(sa.String(40))
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    # When retention removed the sensitive details of a closed case (its statistical record stays).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     jurisdiction: Mapped[Jurisdiction] = relationship()
     applicant: Mapped[Person] = relationship()
@@ -266,3 +268,101 @@ class NumberSequence(db.Model):
 
     key: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     last: Mapped[int] = mapped_column(default=0)
+
+
+class CaseRead(db.Model):
+    """One opening of a need-to-know case: who, when, and what they looked at (个人信息保护法 第28条)."""
+
+    __tablename__ = "case_read"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    what: Mapped[str] = mapped_column(sa.String(80))
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (sa.Index("ix_case_read_case_at", "case_id", "at"),)
+
+
+class Attachment(db.Model):
+    """A file on a case. The bytes live outside the web root, named by their SHA-256."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    uploaded_by: Mapped[User | None] = relationship()
+
+
+class Comment(db.Model):
+    """A note on a case by someone handling it; not part of the decision record."""
+
+    __tablename__ = "comment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[str] = mapped_column(sa.Text)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    author: Mapped[User | None] = relationship()
+
+
+class SubsidyScheme(db.Model):
+    """A subsidy an applicant can be enrolled in (奖扶, 特扶, 育儿补贴): office configuration, amounts in fen."""
+
+    __tablename__ = "subsidy_scheme"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    name_en: Mapped[str | None] = mapped_column(sa.String(100))
+    annual_fen: Mapped[int]
+    frequency: Mapped[str] = mapped_column(sa.String(16))  # annual | quarterly | monthly
+    eligibility_notes: Mapped[str] = mapped_column(sa.Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("annual_fen >= 0", name="non_negative"),
+        sa.CheckConstraint("frequency in ('annual', 'quarterly', 'monthly')", name="frequency"),
+    )
+
+    def label(self, locale: str) -> str:
+        return (self.name_en or self.name) if str(locale).startswith("en") else self.name
+
+
+class FeeType(db.Model):
+    """A kind of administrative fee or penalty the office may pursue: office configuration.
+
+    ``abolished`` types (社会抚养费, abolished in 2021) exist only for legacy records, which are read-only.
+    """
+
+    __tablename__ = "fee_type"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    name_en: Mapped[str | None] = mapped_column(sa.String(100))
+    legal_basis: Mapped[str] = mapped_column(sa.Text)
+    delegated_to_township: Mapped[bool]
+    active: Mapped[bool] = mapped_column(default=True)
+    abolished: Mapped[bool] = mapped_column(default=False)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def label(self, locale: str) -> str:
+        return (self.name_en or self.name) if str(locale).startswith("en") else self.name

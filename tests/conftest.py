@@ -1,6 +1,6 @@
 """Test harness: one app per session on a real database (SQLite file by default, PostgreSQL when
 CASEFLOW_TEST_DATABASE_URL is set), schema built by the real migrations, every table emptied after
-each test so tests can commit like the application does."""
+each test (shipped configuration put back) so tests can commit like the application does."""
 from __future__ import annotations
 
 import os
@@ -46,6 +46,10 @@ def _test_settings(database_url: str, **overrides) -> dict:
     } | overrides
 
 
+# Configuration the migrations ship (subsidy schemes, fee types): put back as shipped after each test.
+REFERENCE_TABLES = ("subsidy_scheme", "fee_type")
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory: pytest.TempPathFactory):
     instance = tmp_path_factory.mktemp("instance")
@@ -57,6 +61,11 @@ def app(tmp_path_factory: pytest.TempPathFactory):
             with _db.engine.begin() as conn:
                 conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
+        with _db.engine.connect() as conn:
+            app.extensions["shipped_reference_rows"] = {
+                name: [dict(row._mapping) for row in conn.execute(_db.metadata.tables[name].select())]
+                for name in REFERENCE_TABLES
+            }
     yield app
 
 
@@ -75,6 +84,12 @@ def db(app):
             else:
                 for table in tables:
                     conn.execute(table.delete())
+            for name, rows in app.extensions["shipped_reference_rows"].items():
+                conn.execute(_db.metadata.tables[name].insert(), rows)
+            if conn.dialect.name == "postgresql":  # ids were given explicitly: move the sequences past them
+                for name in REFERENCE_TABLES:
+                    conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                         f"(SELECT coalesce(max(id), 0) + 1 FROM {name}), false)"))
 
 
 @pytest.fixture

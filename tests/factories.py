@@ -11,6 +11,7 @@ from stdnum.cn import ric
 from caseflow.extensions import db, transactional
 from caseflow.models import Case, Jurisdiction, User
 from caseflow.services.cases import open_case
+from caseflow.services.choices import configured_choices
 from caseflow.services.users import save_jurisdiction, save_user
 
 PASSWORD = "correct-horse-battery"
@@ -93,7 +94,8 @@ def valid_input(fields) -> dict[str, Any]:
         "textarea": lambda f: "测试说明",
         "date": lambda f: "2020-01-01",
         "integer": lambda f: f.min_value if f.min_value is not None else 1,
-        "choice": lambda f: f.choices[0][0],
+        "choice": lambda f: configured_choices()[f.choices_from][0][0] if f.choices_from else f.choices[0][0],
+        "money": lambda f: "100.00",
         "resident_id": lambda f: resident_id(),
         "phone": lambda f: "13812345678",
     }

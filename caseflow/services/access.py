@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from caseflow.extensions import db
 from caseflow.models import Case, Jurisdiction, User, UserRole, user_jurisdiction
 from caseflow.services.errors import CASE_NOT_FOUND, NotFound, PermissionDenied
-from caseflow.workflows.definition import Text
+from caseflow.workflows import all_workflows
+from caseflow.workflows.definition import SYSTEM, Text
 
 # Admins manage users, villages and the calendar; they have no need to read cases.
 CASE_READER_ROLES = frozenset({"village_officer", "clerk", "supervisor", "auditor"})
@@ -15,12 +16,16 @@ HANDLER_ROLES = frozenset({"clerk", "supervisor"})
 # Roles that hand the receipt, with the applicant's look-up PIN, to the applicant. Oversight (auditors)
 # reads cases but has no need for the PIN.
 PIN_READER_ROLES = frozenset({"village_officer", "clerk", "supervisor"})
+# Who, besides the assigned handler, may see need-to-know cases (procedure certificates).
+NEED_TO_KNOW_ROLES = frozenset({"supervisor", "auditor", SYSTEM})
 
 NOT_IN_JURISDICTION = Text("该村（社区）不在您的辖区内。", "That village is outside your jurisdiction.")
 
 
 def jurisdiction_ids(user: User) -> set[int]:
     """The jurisdictions ``user`` works in: their own, and every village of a township they hold."""
+    if user.has_role(SYSTEM):
+        return set(db.session.scalars(sa.select(Jurisdiction.id)))
     own = [j.id for j in user.jurisdictions]
     if not own:
         return set()
@@ -31,15 +36,26 @@ def jurisdiction_ids(user: User) -> set[int]:
 
 
 def can_read_cases(user: User) -> bool:
-    return user.is_active and user.has_role(*CASE_READER_ROLES)
+    return user.is_active and user.has_role(*CASE_READER_ROLES, SYSTEM)
+
+
+def need_to_know_workflows() -> frozenset[str]:
+    return frozenset(wf.name for wf in all_workflows() if wf.need_to_know)
 
 
 def visible_cases(user: User) -> sa.Select:
-    """A SELECT of the cases ``user`` may see; filter and order it further as needed."""
+    """A SELECT of the cases ``user`` may see; filter and order it further as needed.
+
+    Need-to-know cases are left out for everyone but their handler and the jurisdiction's supervisors and
+    auditors, so no list, search, count or export built on this can reveal them.
+    """
     query = sa.select(Case)
     if not can_read_cases(user):
         return query.where(sa.false())
-    return query.where(Case.jurisdiction_id.in_(jurisdiction_ids(user)))
+    query = query.where(Case.jurisdiction_id.in_(jurisdiction_ids(user)))
+    if not user.has_role(*NEED_TO_KNOW_ROLES):
+        query = query.where(sa.or_(Case.workflow.not_in(need_to_know_workflows()), Case.assignee_id == user.id))
+    return query
 
 
 def can_see_pin(user: User) -> bool:
@@ -48,7 +64,11 @@ def can_see_pin(user: User) -> bool:
 
 
 def can_read(user: User, case: Case) -> bool:
-    return can_read_cases(user) and case.jurisdiction_id in jurisdiction_ids(user)
+    if not (can_read_cases(user) and case.jurisdiction_id in jurisdiction_ids(user)):
+        return False
+    if case.workflow in need_to_know_workflows():
+        return case.assignee_id == user.id or user.has_role(*NEED_TO_KNOW_ROLES)
+    return True
 
 
 def readable_case(user: User, case_id: int, *, for_update: bool = False) -> Case:
@@ -75,7 +95,10 @@ def villages_of(user: User) -> list[Jurisdiction]:
 
 
 def case_handlers(case: Case) -> list[User]:
-    """Active clerks and supervisors who work where ``case`` is: the people it may be assigned to."""
+    """Active clerks and supervisors who work where ``case`` is: the people it may be assigned to.
+
+    Assigning a need-to-know case is what lets a clerk see it at all.
+    """
     places = [case.jurisdiction_id]
     if case.jurisdiction.parent_id is not None:
         places.append(case.jurisdiction.parent_id)

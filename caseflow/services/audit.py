@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from caseflow.extensions import db
-from caseflow.models import Case, CaseEvent, User
+from caseflow.models import Case, CaseEvent, CaseRead, User
 
 GENESIS = "0" * 64
 
@@ -75,3 +75,16 @@ def verify_chain(case: Case) -> int | None:
             return event.seq
         previous = event.hash
     return None
+
+
+def record_read(case: Case, user: User, what: str, at: datetime) -> None:
+    """Log that ``user`` opened ``what`` of a need-to-know case (the caller commits, even on a GET)."""
+    db.session.add(CaseRead(case_id=case.id, user_id=user.id, at=at, what=what[:80]))
+
+
+def reads_of(case: Case, limit: int = 200) -> list[CaseRead]:
+    """The latest reads of ``case``, newest first (shown to supervisors and auditors)."""
+    return list(db.session.scalars(
+        sa.select(CaseRead).where(CaseRead.case_id == case.id).order_by(CaseRead.at.desc(), CaseRead.id.desc())
+        .limit(limit)
+    ))

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,6 +15,7 @@ from caseflow.extensions import db
 from caseflow.models import Case, Jurisdiction, NumberSequence, Person, User
 from caseflow.services import access
 from caseflow.services.audit import append_event
+from caseflow.services.choices import configured_choices
 from caseflow.services.deadlines import load_policy, refresh_deadlines
 from caseflow.services.errors import (
     CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused, ValidationFailed,
@@ -37,6 +39,36 @@ GUARD_FAILED = Text("不满足此操作的条件。", "The conditions for this a
 NOT_A_HANDLER = Text("只能指派给本辖区的办事员或主管。", "Cases can only go to a clerk or supervisor of this jurisdiction.")
 MAY_NOT_ASSIGN = Text("您不能指派此案件。", "You may not assign this case.")
 CASE_CLOSED = Text("案件已办结。", "The case is closed.")
+HANDLER_MUST_OPEN = Text("此类申请须由受理的办事员或主管录入，并由其经办。",
+                         "This kind of application is entered by the clerk or supervisor who will handle it.")
+# Stands in the audit trail for a sensitive value, which lives only on the case (where it can be purged).
+WITHHELD = "[withheld]"
+
+
+@dataclass(frozen=True)
+class WorkflowHooks:
+    """Database bookkeeping a workflow needs beyond its state (money, enrolments, notices).
+
+    ``on_open(case, actor, now)`` runs when a case is opened. ``on_step(case, step, data, actor, now)`` runs
+    after every step has moved the case, before its audit event is written; it may raise a ServiceError
+    to refuse (the caller rolls everything back) and may return extra data for the event.
+    """
+
+    on_open: Callable[[Case, User, datetime], None] | None = None
+    on_step: Callable[[Case, Step, dict[str, Any], User, datetime], dict[str, Any] | None] | None = None
+
+
+_HOOKS: dict[str, WorkflowHooks] = {}
+
+
+def register_hooks(workflow_name: str, hooks: WorkflowHooks) -> None:
+    """Called once by a workflow's service module (imported by ``caseflow.services``)."""
+    _HOOKS[workflow_name] = hooks
+
+
+def _audit_data(workflow: Workflow, data: dict[str, Any]) -> dict[str, Any]:
+    sensitive = workflow.sensitive_fields
+    return {name: (WITHHELD if name in sensitive else value) for name, value in data.items()}
 
 
 def workflow_of(case: Case) -> Workflow:
@@ -58,8 +90,12 @@ def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any
     # Validate everything before answering, so the person filling in the form sees every problem at once.
     today = local_date(now)
     person_data, person_errors = clean_fields(APPLICANT_FIELDS, applicant or {}, today)
-    case_data, data_errors = clean_fields(workflow.application_fields, data or {}, today)
+    case_data, data_errors = clean_fields(workflow.application_fields, data or {}, today, configured_choices())
+    if workflow.check_application and not data_errors:
+        data_errors = workflow.check_application(case_data, today)
     errors = {f"applicant.{name}": msg for name, msg in person_errors.items()} | data_errors
+    if workflow.need_to_know and not actor.has_role(*access.HANDLER_ROLES):
+        raise PermissionDenied(HANDLER_MUST_OPEN)
     if jurisdiction is None:
         errors["jurisdiction"] = NO_SUCH_JURISDICTION if jurisdiction_id else REQUIRED
     if errors:
@@ -75,9 +111,14 @@ def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any
     case = Case(workflow=workflow.name, workflow_version=workflow.version, state=workflow.initial,
                 jurisdiction=jurisdiction, applicant=person, created_by=actor, opened_at=now,
                 state_entered_at=now, data=case_data)
+    if workflow.need_to_know:
+        case.assignee = actor  # otherwise no clerk could see it: the one who took the application handles it
     refresh_deadlines(case, workflow, policy)
     db.session.add(case)
-    append_event(case, actor, "submit", None, workflow.initial, now, data=case_data)
+    hooks = _HOOKS.get(workflow.name)
+    if hooks and hooks.on_open:
+        hooks.on_open(case, actor, now)
+    append_event(case, actor, "submit", None, workflow.initial, now, data=_audit_data(workflow, case_data))
     db.session.flush()
     return case
 
@@ -114,7 +155,8 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
         raise PermissionDenied(ROLE_MAY_NOT)
 
     reason = (reason or "").strip() or None
-    clean, errors = clean_fields(step.fields, data or {}, local_date(now))
+    choices = configured_choices() if any(f.choices_from for f in step.fields) else None
+    clean, errors = clean_fields(step.fields, data or {}, local_date(now), choices)
     if step.reason_required and not reason:
         errors = {"reason": REASON_REQUIRED} | errors
     if errors:
@@ -131,11 +173,16 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
             raise Refused(GUARD_FAILED)
 
         _enter_state(case, workflow, now)
+        if clean:  # the case keeps the latest value of everything its steps recorded
+            case.data = case.data | clean
         if step.issues_receipt and case.number is None:
             _issue_receipt(case, workflow, now)
         if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
             case.assignee = actor
-        event_data = clean | ({"number": case.number} if step.issues_receipt else {})
+        event_data = _audit_data(workflow, clean) | ({"number": case.number} if step.issues_receipt else {})
+        hooks = _HOOKS.get(workflow.name)
+        if hooks and hooks.on_step:
+            event_data |= hooks.on_step(case, step, clean, actor, now) or {}
         append_event(case, actor, trigger, from_state, case.state, now, reason=reason, data=event_data)
     _flush_or_conflict()
     return case
@@ -187,7 +234,8 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
     returning = assignee is None and case.assignee_id == actor.id
     if not (actor.has_role("supervisor") or (actor.has_role("clerk") and (taking or returning))):
         raise PermissionDenied(MAY_NOT_ASSIGN)
-    if assignee is not None and not (assignee.has_role(*access.HANDLER_ROLES) and access.can_read(assignee, case)):
+    if assignee is not None and not (assignee.has_role(*access.HANDLER_ROLES) and assignee.is_active
+                                     and case.jurisdiction_id in access.jurisdiction_ids(assignee)):
         raise ValidationFailed(INVALID_DATA, {"assignee": NOT_A_HANDLER})
     if expected_version != case.version:
         raise Conflict(STALE)

@@ -15,7 +15,7 @@ from caseflow.calendar import utcnow
 from caseflow.extensions import db
 from caseflow.models import ApiToken, Jurisdiction, User
 from caseflow.services.errors import INVALID_DATA, PermissionDenied, ValidationFailed
-from caseflow.workflows.definition import ROLES, Text
+from caseflow.workflows.definition import ROLES, SYSTEM, Text
 
 ADMIN_ONLY = Text("只有管理员可以管理用户和辖区。", "Only an administrator may manage users and jurisdictions.")
 USERNAME_TAKEN = Text("该用户名已被使用。", "That username is taken.")
@@ -33,6 +33,7 @@ WRONG_CURRENT_PASSWORD = Text("当前密码不正确。", "The current password 
 SAME_PASSWORD = Text("新密码不能与当前密码相同。", "The new password must differ from the current one.")
 PASSWORDS_DIFFER = Text("两次输入的新密码不一致。", "The two entries of the new password differ.")
 UNKNOWN_LOCALE = Text("请选择中文或英文。", "Choose Chinese or English.")
+SYSTEM_ACCOUNT = Text("系统账户不能修改。", "The system account cannot be changed.")
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -58,6 +59,8 @@ def save_user(*, username: str, display_name: str, roles: list[str], jurisdictio
     ``is_demo`` None keeps an existing account's demo flag (new accounts are real ones).
     """
     require_admin(actor)
+    if user is not None and user.has_role(SYSTEM):
+        raise PermissionDenied(SYSTEM_ACCOUNT)
     username = username.strip()
     errors = _check_username(username, user.id if user else None)
     if not display_name.strip():
@@ -98,8 +101,30 @@ def authenticate(username: str, password: str) -> User | None:
     if user is None:
         check_password_hash(_decoy_hash(current_app.config["CASEFLOW_PASSWORD_HASH"]), password)
         return None
-    if not user.check_password(password) or not user.active:
+    if not user.check_password(password) or not user.active or user.has_role(SYSTEM):
         return None
+    return user
+
+
+# Not a valid username for people (see _check_username), so it can never be taken or signed in with.
+SYSTEM_USERNAME = "@system"
+
+
+def system_user(now: datetime | None = None) -> User:
+    """The scheduler's account, created on first use: steps that follow from the clock alone are
+    recorded under it. It has no password and cannot sign in."""
+    query = sa.select(User).where(User.username == SYSTEM_USERNAME)
+    user = db.session.scalar(query)
+    if user is not None:
+        return user
+    try:
+        with db.session.begin_nested():  # two schedulers starting at once: one insert wins
+            user = User(username=SYSTEM_USERNAME, display_name="系统", password_hash="!", locale="zh",
+                        active=True, created_at=now or utcnow())
+            user.set_roles({SYSTEM})
+            db.session.add(user)
+    except sa.exc.IntegrityError:
+        user = db.session.scalar(query)
     return user
 
 
@@ -191,8 +216,8 @@ def save_jurisdiction(*, code: str, name: str, kind: str, parent_id: int | None,
 
 
 def list_users() -> list[User]:
-    """Every account, by username (the admin's user list)."""
-    return list(db.session.scalars(sa.select(User).order_by(User.username)))
+    """Every person's account, by username (the admin's user list; the system account is not a person's)."""
+    return list(db.session.scalars(sa.select(User).where(User.username != SYSTEM_USERNAME).order_by(User.username)))
 
 
 def list_townships() -> list[Jurisdiction]:

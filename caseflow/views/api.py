@@ -21,6 +21,8 @@ from caseflow.calendar import utcnow
 from caseflow.extensions import db, limiter, transactional
 from caseflow.models import Case, CaseEvent, Jurisdiction, User, mask_resident_id
 from caseflow.services.access import readable_case
+from caseflow.services.audit import record_read
+from caseflow.services.choices import configured_choices
 from caseflow.services.cases import (
     NO_SUCH_JURISDICTION, NOT_A_HANDLER, apply_transition, assign_case, available_steps, open_case, workflow_of,
 )
@@ -159,12 +161,13 @@ def load_body(schema: Schema) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------- representations
 
-def _field(spec: Field, locale: str) -> dict[str, Any]:
+def _field(spec: Field, locale: str, configured: Mapping[str, Any]) -> dict[str, Any]:
+    choices = configured.get(spec.choices_from, ()) if spec.choices_from else spec.choices
     return {"name": spec.name, "title": spec.label.get(locale), "kind": spec.kind, "required": spec.required,
-            "choices": [{"value": value, "title": label.get(locale)} for value, label in spec.choices]}
+            "choices": [{"value": value, "title": label.get(locale)} for value, label in choices]}
 
 
-def _workflow(workflow: Workflow, locale: str) -> dict[str, Any]:
+def _workflow(workflow: Workflow, locale: str, configured: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": workflow.name,
         "title": workflow.title.get(locale),
@@ -176,9 +179,9 @@ def _workflow(workflow: Workflow, locale: str) -> dict[str, Any]:
                    for state in workflow.states],
         "transitions": [{"trigger": step.trigger, "title": step.label.get(locale),
                          "sources": list(step.sources), "dest": step.dest, "roles": sorted(step.roles),
-                         "required": step.required, "fields_": [_field(f, locale) for f in step.fields]}
+                         "required": step.required, "fields_": [_field(f, locale, configured) for f in step.fields]}
                         for step in workflow.steps],
-        "application_fields": [_field(f, locale) for f in workflow.application_fields],
+        "application_fields": [_field(f, locale, configured) for f in workflow.application_fields],
     }
 
 
@@ -229,6 +232,15 @@ def _event(event: CaseEvent, workflow: Workflow) -> dict[str, Any]:
             "trigger": event.trigger, "from_state": event.from_state, "to_state": event.to_state,
             "reason": event.reason, "data": _masked(event.data, workflow), "hash": event.hash,
             "prev_hash": event.prev_hash}
+
+
+def _shown_case(user: User, case_id: int, what: str) -> Case:
+    """A case the caller may read; reads of need-to-know cases are logged (and committed)."""
+    case = readable_case(user, case_id)
+    if workflow_of(case).need_to_know:
+        with transactional():
+            record_read(case, user, what, utcnow())
+    return case
 
 
 def _jurisdiction_id(ref: int | str) -> int:
@@ -298,8 +310,8 @@ def list_workflows():
         401: Unauthorized
     """
     authenticated_user()
-    locale = request_locale()
-    return jsonify(WorkflowSchema(many=True).dump([_workflow(wf, locale) for wf in all_workflows()]))
+    locale, configured = request_locale(), configured_choices()
+    return jsonify(WorkflowSchema(many=True).dump([_workflow(wf, locale, configured) for wf in all_workflows()]))
 
 
 @bp.post("/cases")
@@ -386,7 +398,7 @@ def get_case(case_id: int):
         404: NotFound
     """
     user = authenticated_user()
-    return _case(readable_case(user, case_id), user)
+    return _case(_shown_case(user, case_id, "api:case"), user)
 
 
 @bp.post("/cases/<int:case_id>/transitions")
@@ -492,7 +504,7 @@ def list_events(case_id: int):
         404: NotFound
     """
     user = authenticated_user()
-    case = readable_case(user, case_id)
+    case = _shown_case(user, case_id, "api:events")
     workflow = workflow_of(case)
     return jsonify(EventSchema(many=True).dump([_event(event, workflow) for event in case.events]))
 

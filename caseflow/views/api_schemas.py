@@ -103,7 +103,9 @@ class FieldSchema(Schema):
     name = fields.String(required=True)
     title = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(
-        ["text", "textarea", "date", "integer", "choice", "resident_id", "phone"]))
+        ["text", "textarea", "date", "integer", "money", "choice", "resident_id", "phone"]),
+        metadata={"description": "money: yuan as a decimal string in requests (\"1234.50\"), integer fen in "
+                                 "case and event data."})
     required = fields.Boolean(required=True)
     choices = fields.List(fields.Nested(ChoiceSchema), required=True)
 

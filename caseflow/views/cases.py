@@ -15,6 +15,7 @@ from caseflow.calendar import Deadline, utcnow
 from caseflow.extensions import db, transactional
 from caseflow.models import Case, CaseEvent, User
 from caseflow.services import access
+from caseflow.services.audit import reads_of, record_read
 from caseflow.services.cases import (
     APPLICANT_FIELDS, NOT_A_HANDLER, UNKNOWN_TRIGGER, apply_transition, assign_case, available_steps,
     open_case, workflow_of,
@@ -40,6 +41,16 @@ def _readable_case(case_id: int, *, for_update: bool = False) -> Case:
         return access.readable_case(_user(), case_id, for_update=for_update)
     except NotFound:
         abort(404)
+
+
+def _shown_case(case_id: int, what: str) -> Case:
+    """Load a case to show it. Every read of a need-to-know case is logged, and kept even though
+    showing a page changes nothing else."""
+    case = _readable_case(case_id)
+    if workflow_of(case).need_to_know:
+        with transactional():
+            record_read(case, _user(), what, utcnow())
+    return case
 
 
 def _page_args() -> dict[str, int]:
@@ -140,10 +151,11 @@ def paused_seconds(case: Case, now: datetime) -> float:
 @bp.route("/cases/<int:case_id>")
 @login_required
 def detail(case_id: int):
-    case = _readable_case(case_id)
+    case = _shown_case(case_id, "case")
     workflow = workflow_of(case)
     now = utcnow()
     supervising = current_user.has_role("supervisor") and not case.is_closed
+    overseeing = workflow.need_to_know and current_user.has_role(*access.NEED_TO_KNOW_ROLES)
     return render_template(
         "cases/detail.html", case=case, workflow=workflow, bounds=LightBounds.current(now),
         steps=available_steps(case, _user()), timeline=timeline(case, workflow),
@@ -151,6 +163,7 @@ def detail(case_id: int):
         documents=[doc for doc in workflow.documents if doc.available(case)],
         handlers=access.case_handlers(case) if supervising else [],
         paused=paused_seconds(case, now),
+        reads=reads_of(case) if overseeing else None,
     )
 
 
@@ -161,7 +174,7 @@ def detail(case_id: int):
 def step(case_id: int, trigger: str):
     """One step's form: only the fields that step needs, the reason when required, the version seen."""
     posting = request.method == "POST"
-    case = _readable_case(case_id, for_update=posting)
+    case = _readable_case(case_id, for_update=True) if posting else _shown_case(case_id, f"step:{trigger}")
     workflow = workflow_of(case)
     if not workflow.has_trigger(trigger):
         abort(404)
@@ -292,7 +305,7 @@ def _receipt_deadline(case: Case, workflow: Workflow) -> tuple[Period, Deadline]
 @login_required
 def document(case_id: int, name: str):
     """A printable document, in Chinese whatever the UI language: it is an official act of the office."""
-    case = _readable_case(case_id)
+    case = _shown_case(case_id, f"document:{name}")
     workflow = workflow_of(case)
     doc = workflow.document(name)
     if doc is None or not doc.available(case):

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 import phonenumbers
 import sqlalchemy as sa
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -16,9 +16,10 @@ from caseflow.calendar import to_local
 from caseflow.extensions import db
 from caseflow.models import Jurisdiction, User, mask_resident_id
 from caseflow.services import access
-from caseflow.services.cases import workflow_of
+from caseflow.services.cases import WITHHELD, workflow_of
+from caseflow.services.choices import configured_choices
 from caseflow.workflows import all_workflows
-from caseflow.workflows.definition import ROLES, Field, Period, Text, Workflow
+from caseflow.workflows.definition import ROLES, Choices, Field, Period, Text, Workflow, format_yuan
 
 
 def current_locale() -> str:
@@ -94,15 +95,34 @@ def period(value: Period) -> str:
     return ngettext("%(num)d working day", "%(num)d working days", value.amount)
 
 
+def yuan(fen: int | None) -> str:
+    """Integer fen shown as yuan: 123450 → "¥1,234.50"."""
+    return "" if fen is None else f"¥{format_yuan(fen)}"
+
+
+def _choices_of(spec: Field, *, include_retired: bool) -> Choices:
+    if not spec.choices_from:
+        return spec.choices
+    key = "configured_choices_all" if include_retired else "configured_choices"
+    if key not in g:  # one query per page, however many fields ask
+        setattr(g, key, configured_choices(include_retired=include_retired))
+    return getattr(g, key).get(spec.choices_from, ())
+
+
 def field_value(spec: Field | None, value: Any) -> str:
-    """How a stored form value is shown: choices by their label, resident IDs masked, phones readable."""
+    """How a stored form value is shown: choices by their label, resident IDs masked, phones readable,
+    money in yuan."""
     if value is None or value == "":
         return ""
+    if value == WITHHELD:
+        return _("(kept on the case only)")
     if spec is None:
         return str(value)
     if spec.kind == "choice":
-        label = spec.choice_label(str(value))
+        label = dict(_choices_of(spec, include_retired=True)).get(str(value))
         return tr(label) if label else str(value)
+    if spec.kind == "money":
+        return yuan(int(value))
     if spec.kind == "resident_id":
         return mask_resident_id(str(value))
     if spec.kind == "phone":
@@ -111,8 +131,20 @@ def field_value(spec: Field | None, value: Any) -> str:
 
 
 def choice_options(spec: Field) -> list[tuple[str, str]]:
-    """A choice field's (value, label) pairs in the page's language."""
-    return [(key, tr(label)) for key, label in spec.choices]
+    """A choice field's (value, label) pairs in the page's language: what new input may choose."""
+    return [(key, tr(label)) for key, label in _choices_of(spec, include_retired=False)]
+
+
+def read_label(what: str) -> str:
+    """What a logged read of a need-to-know case looked at."""
+    kind, _sep, detail = what.partition(":")
+    return {
+        "case": _("case page"),
+        "step": _("action form"),
+        "document": _("printed document"),
+        "attachment": _("attachment"),
+        "api": _("API"),
+    }.get(kind, kind) + (f" · {detail}" if detail else "")
 
 
 def light_label(light: str | None) -> str:
@@ -167,7 +199,7 @@ def page_url(number: int) -> str:
 
 def register(app: Flask) -> None:
     for func in (tr, local_datetime, deadline, deadline_day, zh_date, phone, duration, period, role_label,
-                 jurisdiction_label):
+                 jurisdiction_label, yuan, read_label):
         app.add_template_filter(func)
     for func in (current_locale, all_workflows, workflow_of, field_value, choice_options, light_label,
                  role_label, can_open, can_read_cases, here, page_url, listing):

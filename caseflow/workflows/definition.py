@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Callable, Literal, Mapping
 
@@ -53,8 +54,11 @@ NOT_A_CHOICE = Text("请从列表中选择。", "Choose one of the listed option
 BAD_RESIDENT_ID = Text("居民身份证号码无效：应为 18 位，且校验位正确。",
                        "Invalid resident ID: it must have 18 characters with a correct check digit.")
 BAD_PHONE = Text("电话号码无效。", "Invalid phone number.")
+NOT_AN_AMOUNT = Text("请输入金额（元），最多两位小数，如 1234.50。",
+                     "Enter an amount in yuan with at most two decimals, e.g. 1234.50.")
 
-FieldKind = Literal["text", "textarea", "date", "integer", "choice", "resident_id", "phone"]
+FieldKind = Literal["text", "textarea", "date", "integer", "money", "choice", "resident_id", "phone"]
+Choices = tuple[tuple[str, Text], ...]
 
 
 @dataclass(frozen=True)
@@ -71,14 +75,25 @@ class Field:
     max_value: int | None = None
     past_only: bool = False
     help: Text | None = None
+    # Choices kept as office configuration (subsidy schemes, fee types) rather than in the code: the
+    # name of the list; the services layer supplies its current entries.
+    choices_from: str | None = None
+    # Health data: kept on the case (where retention can purge it) but never copied into the audit trail,
+    # whose events cannot be edited without breaking their hash chain.
+    sensitive: bool = False
 
-    def clean(self, raw: Any, today: date) -> Any:
-        """Return the normalised value, None when empty and optional; raise ValueError(Text) otherwise."""
+    def clean(self, raw: Any, today: date, choices: Choices | None = None) -> Any:
+        """Return the normalised value, None when empty and optional; raise ValueError(Text) otherwise.
+
+        ``choices`` are the current entries of a ``choices_from`` list.
+        """
         value = raw.strip() if isinstance(raw, str) else raw
         if value in (None, ""):
             if self.required:
                 raise ValueError(REQUIRED)
             return None
+        if self.kind == "choice":
+            return self._clean_choice(value, choices if choices is not None else self.choices)
         cleaner = getattr(self, f"_clean_{self.kind}")
         return cleaner(value, today)
 
@@ -110,8 +125,24 @@ class Field:
             raise ValueError(OUT_OF_RANGE.format(lo=lo, hi=hi))
         return number
 
-    def _clean_choice(self, value: Any, today: date) -> str:
-        if str(value) not in {key for key, _ in self.choices}:
+    def _clean_money(self, value: Any, today: date) -> int:
+        """Yuan as typed ("1234.5") to integer fen (123450): money is never a float."""
+        text = str(value).replace(",", "").replace("，", "").strip().removeprefix("¥").removeprefix("￥")
+        if not re.fullmatch(r"\d+(\.\d{1,2})?", text):
+            raise ValueError(NOT_AN_AMOUNT)
+        try:
+            fen = int(Decimal(text) * 100)
+        except InvalidOperation:
+            raise ValueError(NOT_AN_AMOUNT) from None
+        lo = self.min_value if self.min_value is not None else 0
+        hi = self.max_value if self.max_value is not None else 10**12
+        if not lo <= fen <= hi:
+            raise ValueError(OUT_OF_RANGE.format(lo=format_yuan(lo), hi=format_yuan(hi)))
+        return fen
+
+    @staticmethod
+    def _clean_choice(value: Any, choices: Choices) -> str:
+        if str(value) not in {key for key, _ in choices}:
             raise ValueError(NOT_A_CHOICE)
         return str(value)
 
@@ -134,14 +165,25 @@ class Field:
         return dict(self.choices).get(key)
 
 
-def clean_fields(fields: tuple[Field, ...], raw: Mapping[str, Any], today: date
-                 ) -> tuple[dict[str, Any], dict[str, Text]]:
-    """Validate ``raw`` against ``fields``: (clean values, errors by field name). Unknown keys are dropped."""
+def format_yuan(fen: int) -> str:
+    """Integer fen as yuan with two decimals: 123450 → "1,234.50"."""
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), 100)
+    return f"{sign}{yuan:,}.{cents:02d}"
+
+
+def clean_fields(fields: tuple[Field, ...], raw: Mapping[str, Any], today: date,
+                 choices: Mapping[str, Choices] | None = None) -> tuple[dict[str, Any], dict[str, Text]]:
+    """Validate ``raw`` against ``fields``: (clean values, errors by field name). Unknown keys are dropped.
+
+    ``choices`` holds the current entries of configured lists, by ``Field.choices_from`` name.
+    """
     clean: dict[str, Any] = {}
     errors: dict[str, Text] = {}
     for spec in fields:
         try:
-            value = spec.clean(raw.get(spec.name), today)
+            options = (choices or {}).get(spec.choices_from, ()) if spec.choices_from else None
+            value = spec.clean(raw.get(spec.name), today, options)
         except ValueError as exc:
             errors[spec.name] = exc.args[0]
         else:
@@ -194,6 +236,9 @@ class DeadlineRule:
 
 Role = Literal["village_officer", "clerk", "supervisor", "admin", "auditor"]
 ROLES: tuple[str, ...] = ("village_officer", "clerk", "supervisor", "admin", "auditor")
+# The scheduler's own account: it takes the steps that follow from the clock alone (a public notice
+# period that ended), recorded in the audit trail like anyone's. No person holds this role.
+SYSTEM = "system"
 
 
 @dataclass(frozen=True)
@@ -244,6 +289,12 @@ class Workflow:
     opened_by: frozenset[str]
     receipt_prefix: str
     documents: tuple[Document, ...] = ()
+    # Sensitive cases (个人信息保护法 第28条): only their handler, and supervisors and auditors of the
+    # jurisdiction, may see them at all, and every read is logged.
+    need_to_know: bool = False
+    # Checks across application fields that single fields cannot make (e.g. a limitation period):
+    # (clean data, today) → errors by field name.
+    check_application: Callable[[Mapping[str, Any], date], dict[str, Text]] | None = None
     machine: Machine = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -279,3 +330,14 @@ class Workflow:
 
     def document(self, name: str) -> Document | None:
         return next((d for d in self.documents if d.name == name), None)
+
+    def fields_of(self, trigger: str) -> tuple[Field, ...]:
+        """Every field ``trigger`` (or, for "submit", the application) can record, from any state."""
+        if trigger == "submit":
+            return self.application_fields
+        return tuple(f for s in self.steps if s.trigger == trigger for f in s.fields)
+
+    @property
+    def sensitive_fields(self) -> frozenset[str]:
+        every = self.application_fields + tuple(f for s in self.steps for f in s.fields)
+        return frozenset(f.name for f in every if f.sensitive)
