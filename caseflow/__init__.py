@@ -98,10 +98,16 @@ def configure_i18n(app: Flask) -> None:
 
 
 def configure_views(app: Flask) -> None:
-    from caseflow.views import admin, api, auth, cases, profile
+    from caseflow.views import admin, api, auth, case_files, cases, profile
 
-    for module in (auth, cases, admin, api, profile):
+    for module in (auth, cases, admin, api, profile, case_files):
         app.register_blueprint(module.bp)
+    from caseflow.views import subsidies
+
+    app.register_blueprint(subsidies.bp)
+    from caseflow.views import fees
+
+    app.register_blueprint(fees.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
 
 

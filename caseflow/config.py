@@ -24,6 +24,7 @@ def _env_bool(name: str, default: bool) -> bool:
 def load_settings(instance_path: str) -> dict:
     """Return the Flask config mapping for this process."""
     instance = Path(instance_path)
+    max_attachment = int(_env("MAX_ATTACHMENT_BYTES", str(10 * 1024 * 1024)))
     return {
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL") or f"sqlite:///{instance / 'caseflow.sqlite3'}",
         "SECRET_KEY": _env("SECRET_KEY") or _instance_secret_key(instance),
@@ -41,11 +42,18 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_API_TOKEN_HOURS": int(_env("API_TOKEN_HOURS", "12")),
         "CASEFLOW_PAGE_SIZE": int(_env("PAGE_SIZE", "50")),
         "CASEFLOW_PASSWORD_HASH": _env("PASSWORD_HASH", "scrypt"),
+        # Days after a procedure certificate case closes before its medical details are deleted.
+        "CASEFLOW_PROCEDURE_RETENTION_DAYS": int(_env("PROCEDURE_RETENTION_DAYS", "180")),
         # Guessing passwords: attempts per client address on the login form and the API token endpoint.
         "CASEFLOW_SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute"),
         # memory:// counts per process; several workers or machines share e.g. redis://host:6379.
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Files on cases: stored outside the web root (default: <instance>/attachments, resolved at use).
+        "CASEFLOW_ATTACHMENT_DIR": _env("ATTACHMENT_DIR"),
+        "CASEFLOW_MAX_ATTACHMENT_BYTES": max_attachment,
+        # The whole request may carry the file plus the multipart envelope and form fields.
+        "MAX_CONTENT_LENGTH": max_attachment + 1024 * 1024,
     }
 
 

@@ -366,3 +366,210 @@ class FeeType(db.Model):
 
     def label(self, locale: str) -> str:
         return (self.name_en or self.name) if str(locale).startswith("en") else self.name
+
+
+# ------------------------------------------------------------------------------ subsidy (WORKFLOWS §3)
+
+class SubsidyEnrolment(db.Model):
+    """What a subsidy case enrols: the scheme, the child (育儿补贴), the enrolment period and the payee
+    account. One per subsidy case, created when the case is opened; the case's state says whether it is
+    being verified, enrolled, suspended or ended."""
+
+    __tablename__ = "subsidy_enrolment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), unique=True)
+    scheme_id: Mapped[int] = mapped_column(sa.ForeignKey("subsidy_scheme.id"), index=True)
+    child_name: Mapped[str | None] = mapped_column(sa.String(50))
+    child_birth_date: Mapped[date | None] = mapped_column(sa.Date)
+    starts_on: Mapped[date | None] = mapped_column(sa.Date)
+    # First day no longer paid (exclusive): the 3rd birthday for 育儿补贴, or the scheduled exit.
+    ends_on: Mapped[date | None] = mapped_column(sa.Date)
+    reconfirmed_year: Mapped[int | None]
+    bank_name: Mapped[str | None] = mapped_column(sa.String(100))
+    bank_account: Mapped[str | None] = mapped_column(sa.String(34))
+    notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("public_notice.id"), index=True)
+
+    case: Mapped[Case] = relationship()
+    scheme: Mapped[SubsidyScheme] = relationship()
+
+    __table_args__ = (sa.CheckConstraint("ends_on IS NULL OR starts_on IS NULL OR ends_on >= starts_on",
+                                         name="period"),)
+
+
+class PublicNotice(db.Model):
+    """One posting (公示) of the names of a village's applicants, for a period. A changed list is a new
+    notice (``replaces_id``), never an edit of a posted one."""
+
+    __tablename__ = "public_notice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jurisdiction_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdiction.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    replaces_id: Mapped[int | None] = mapped_column(sa.ForeignKey("public_notice.id"))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    jurisdiction: Mapped[Jurisdiction] = relationship()
+    entries: Mapped[list[PublicNoticeEntry]] = relationship(back_populates="notice", order_by="PublicNoticeEntry.id")
+
+
+class PublicNoticeEntry(db.Model):
+    """A case named on a notice, and any objection raised against it (the objector may stay anonymous)."""
+
+    __tablename__ = "public_notice_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(sa.ForeignKey("public_notice.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    objector: Mapped[str | None] = mapped_column(sa.String(100))
+    objection: Mapped[str | None] = mapped_column(sa.Text)
+    objected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    notice: Mapped[PublicNotice] = relationship(back_populates="entries")
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("notice_id", "case_id"),)
+
+
+class PaymentBatch(db.Model):
+    """The payments of one scheme for one period ("2026", "2026Q4", "2026-11"): at most one batch each."""
+
+    __tablename__ = "payment_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scheme_id: Mapped[int] = mapped_column(sa.ForeignKey("subsidy_scheme.id"))
+    period: Mapped[str] = mapped_column(sa.String(10))
+    period_start: Mapped[date] = mapped_column(sa.Date)
+    period_end: Mapped[date] = mapped_column(sa.Date)  # exclusive
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    scheme: Mapped[SubsidyScheme] = relationship()
+    payments: Mapped[list[Payment]] = relationship(back_populates="batch", order_by="Payment.id")
+
+    __table_args__ = (sa.UniqueConstraint("scheme_id", "period"),
+                      sa.CheckConstraint("period_end > period_start", name="period"))
+
+
+class Payment(db.Model):
+    """What one enrolment is owed for a batch's period. Its status is that of its latest attempt."""
+
+    __tablename__ = "payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(sa.ForeignKey("payment_batch.id", ondelete="CASCADE"))
+    enrolment_id: Mapped[int] = mapped_column(sa.ForeignKey("subsidy_enrolment.id"), index=True)
+    months: Mapped[int]
+    amount_fen: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")  # pending | paid | failed
+    # Optimistic lock: two clerks recording the bank's answer at once cannot both win.
+    version: Mapped[int] = mapped_column(default=1)
+
+    batch: Mapped[PaymentBatch] = relationship(back_populates="payments")
+    enrolment: Mapped[SubsidyEnrolment] = relationship()
+    attempts: Mapped[list[PaymentAttempt]] = relationship(back_populates="payment", order_by="PaymentAttempt.seq")
+
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "enrolment_id"),
+        sa.CheckConstraint("amount_fen >= 0", name="non_negative"),
+        sa.CheckConstraint("months >= 0 AND months <= 12", name="months"),
+        sa.CheckConstraint("status in ('pending', 'paid', 'failed')", name="status"),
+        sa.Index("ix_payment_batch_status", "batch_id", "status"),
+    )
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PaymentAttempt(db.Model):
+    """One transfer instruction sent to the bank for a payment; a failed one is followed by a new attempt
+    (``retry_of_id``) to the corrected account, and none follows a paid one."""
+
+    __tablename__ = "payment_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payment.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    reference: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    bank_name: Mapped[str | None] = mapped_column(sa.String(100))
+    bank_account: Mapped[str] = mapped_column(sa.String(34))
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    failure_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    retry_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("payment_attempt.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    marked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+
+    payment: Mapped[Payment] = relationship(back_populates="attempts")
+
+    __table_args__ = (
+        sa.UniqueConstraint("payment_id", "seq"),
+        sa.CheckConstraint("status in ('pending', 'paid', 'failed')", name="status"),
+    )
+
+
+class FeeAccount(db.Model):
+    """The money of one fee case, in fen: what was notified, decided and paid, and the late charge.
+
+    Kept in step with the case by ``services.fees`` (workflow hooks and payment services); outstanding =
+    decided + late charge − principal paid − late charge paid.
+    """
+
+    __tablename__ = "fee_account"
+
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
+    fee_type_id: Mapped[int] = mapped_column(sa.ForeignKey("fee_type.id"))
+    notified_fen: Mapped[int | None]
+    decided_fen: Mapped[int | None]
+    paid_principal_fen: Mapped[int] = mapped_column(default=0)
+    late_charge_fen: Mapped[int] = mapped_column(default=0)
+    late_charge_paid_fen: Mapped[int] = mapped_column(default=0)
+    late_charge_as_of: Mapped[date | None] = mapped_column(sa.Date)
+    payment_due_on: Mapped[date | None] = mapped_column(sa.Date)
+    last_state: Mapped[str] = mapped_column(sa.String(40))
+
+    fee_type: Mapped[FeeType] = relationship()
+    payments: Mapped[list[FeePayment]] = relationship(order_by="FeePayment.paid_on, FeePayment.id",
+                                                      cascade="all, delete-orphan")
+    instalments: Mapped[list[FeeInstalment]] = relationship(order_by="FeeInstalment.seq",
+                                                            cascade="all, delete-orphan")
+
+    __table_args__ = (
+        sa.CheckConstraint("paid_principal_fen >= 0 AND late_charge_fen >= 0 AND late_charge_paid_fen >= 0",
+                           name="non_negative"),
+        sa.Index("ix_fee_account_payment_due_on", "payment_due_on"),
+    )
+
+
+class FeePayment(db.Model):
+    """One payment received on a fee case (partial payments allowed), with its receipt reference."""
+
+    __tablename__ = "fee_payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("fee_account.case_id", ondelete="CASCADE"), index=True)
+    paid_on: Mapped[date] = mapped_column(sa.Date)
+    amount_fen: Mapped[int]
+    principal_fen: Mapped[int]
+    late_charge_fen: Mapped[int]
+    receipt_ref: Mapped[str] = mapped_column(sa.String(64))
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0 AND amount_fen = principal_fen + late_charge_fen", name="split"),
+    )
+
+
+class FeeInstalment(db.Model):
+    """One instalment of an approved plan (行政处罚法 第66条)."""
+
+    __tablename__ = "fee_instalment"
+
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("fee_account.case_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    amount_fen: Mapped[int]
+
+    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="positive"),)

@@ -176,7 +176,7 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
         if clean:  # the case keeps the latest value of everything its steps recorded
             case.data = case.data | clean
         if step.issues_receipt and case.number is None:
-            _issue_receipt(case, workflow, now)
+            issue_receipt(case, workflow, now)
         if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
             case.assignee = actor
         event_data = _audit_data(workflow, clean) | ({"number": case.number} if step.issues_receipt else {})
@@ -184,7 +184,7 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
         if hooks and hooks.on_step:
             event_data |= hooks.on_step(case, step, clean, actor, now) or {}
         append_event(case, actor, trigger, from_state, case.state, now, reason=reason, data=event_data)
-    _flush_or_conflict()
+    flush_or_conflict()
     return case
 
 
@@ -203,7 +203,7 @@ def _enter_state(case: Case, workflow: Workflow, now: datetime) -> None:
     refresh_deadlines(case, workflow, load_policy())
 
 
-def _issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
+def issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
     """Give the case its human receipt number (办件编号) and the PIN for the applicant's progress look-up."""
     key = f"{workflow.receipt_prefix}{local_date(now).year}"
     dialect = db.session.get_bind().dialect.name
@@ -244,11 +244,11 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
         case.assignee = assignee
         append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
                      data={"from": previous, "to": assignee.username if assignee else None})
-    _flush_or_conflict()
+    flush_or_conflict()
     return case
 
 
-def _flush_or_conflict() -> None:
+def flush_or_conflict() -> None:
     """Flush, turning a lost optimistic-lock race into the same Conflict a stale form gets."""
     try:
         db.session.flush()

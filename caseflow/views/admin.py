@@ -20,7 +20,7 @@ from caseflow.services.deadlines import (
 )
 from caseflow.services.errors import ServiceError
 from caseflow.services.office_calendar import add_override, list_overrides, remove_override
-from caseflow.services.users import list_townships, list_users, save_jurisdiction, save_user
+from caseflow.services.users import SYSTEM_USERNAME, list_townships, list_users, save_jurisdiction, save_user
 from caseflow.views.template_helpers import current_locale, tr
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import NOT_A_DATE, DeadlineRule, Workflow
@@ -69,6 +69,8 @@ def _user_values(user: User | None) -> MultiDict:
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 def user_form(user_id: int | None = None):
     user = db.get_or_404(User, user_id) if user_id is not None else None
+    if user is not None and user.username == SYSTEM_USERNAME:
+        abort(404)  # the scheduler's account is not a person's and is not edited here
     values = request.form if request.method == "POST" else _user_values(user)
     errors: dict[str, Any] = {}
     if request.method == "POST":

@@ -15,14 +15,19 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from marshmallow import Schema, ValidationError
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from caseflow.calendar import utcnow
 from caseflow.extensions import db, limiter, transactional
-from caseflow.models import Case, CaseEvent, Jurisdiction, User, mask_resident_id
+from caseflow.models import Attachment, Case, CaseEvent, Comment, Jurisdiction, User, mask_resident_id
 from caseflow.services.access import readable_case
+from caseflow.services.attachments import (
+    add_attachment, attachments_of, kind_label, open_attachment, readable_attachment,
+)
 from caseflow.services.audit import record_read
 from caseflow.services.choices import configured_choices
+from caseflow.services.comments import add_comment, list_comments
 from caseflow.services.cases import (
     NO_SUCH_JURISDICTION, NOT_A_HANDLER, apply_transition, assign_case, available_steps, open_case, workflow_of,
 )
@@ -31,10 +36,12 @@ from caseflow.services.errors import INVALID_DATA, ServiceError, ValidationFaile
 from caseflow.services.queues import CaseFilter, search_cases
 from caseflow.services.users import authenticate, issue_api_token, user_for_token
 from caseflow.views.api_schemas import (
-    AssignmentRequestSchema, CaseCreateSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
+    AssignmentRequestSchema, AttachmentSchema, AttachmentUploadSchema, CaseCreateSchema, CommentCreateSchema,
+    CommentSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
     TokenRequestSchema, TokenSchema, TransitionRequestSchema, WorkflowSchema, request_errors,
 )
 from caseflow.views.auth import sign_in_rate_limit
+from caseflow.views.case_files import attachment_response
 from caseflow.workflows import all_workflows
 from caseflow.workflows.definition import Field, Text, Workflow
 
@@ -52,6 +59,7 @@ BAD_REQUEST = Text("请求格式不符合接口说明，请更正标出的字段
 HTTP_MESSAGES = {
     404: Text("没有这个接口。", "No such endpoint."),
     405: Text("此接口不支持该请求方法。", "This endpoint does not support that method."),
+    413: Text("请求太大：上传的文件超过了允许的大小。", "The request is too large: the file exceeds the size allowed."),
     429: Text("尝试次数过多，请一分钟后再试。", "Too many attempts; wait a minute and try again."),
     500: Text("服务器内部错误，请稍后重试。", "Internal server error; please try again later."),
 }
@@ -113,7 +121,7 @@ def _http_error(error: HTTPException) -> Response:
 
 # Flask prefers an app-wide handler for a status code (the HTML error pages) over a blueprint's handler for
 # the exception class, so the codes those pages take are claimed here by code too.
-for _status in (403, 404, 429):
+for _status in (403, 404, 413, 429):
     bp.register_error_handler(_status, _http_error)
 
 
@@ -509,6 +517,187 @@ def list_events(case_id: int):
     return jsonify(EventSchema(many=True).dump([_event(event, workflow) for event in case.events]))
 
 
+def _attachment(attachment: Attachment, locale: str) -> dict[str, Any]:
+    return {
+        "id": attachment.id, "kind": attachment.kind, "kind_title": kind_label(attachment.kind).get(locale),
+        "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,
+        "sha256": attachment.sha256,
+        "uploaded_by": attachment.uploaded_by.username if attachment.uploaded_by else None,
+        "uploaded_at": attachment.uploaded_at, "purged_at": attachment.purged_at,
+        "content_url": None if attachment.purged_at else url_for(
+            ".get_attachment_content", case_id=attachment.case_id, attachment_id=attachment.id),
+    }
+
+
+def _comment(comment: Comment) -> dict[str, Any]:
+    return {"id": comment.id, "author": comment.author.username if comment.author else None, "at": comment.at,
+            "body": None if comment.purged_at else comment.body}
+
+
+@bp.get("/cases/<int:case_id>/attachments")
+def list_attachments(case_id: int):
+    """The files attached to a case, oldest first (purged ones keep their record, without content).
+    ---
+    get:
+      operationId: listAttachments
+      summary: List a case's attachments
+      parameters: [CaseId]
+      responses:
+        200:
+          description: The attachments
+          content:
+            application/json:
+              schema:
+                type: array
+                items: AttachmentSchema
+        401: Unauthorized
+        404: NotFound
+    """
+    user = authenticated_user()
+    case = _shown_case(user, case_id, "api:attachments")
+    locale = request_locale()
+    return jsonify(AttachmentSchema(many=True).dump([_attachment(a, locale) for a in attachments_of(case)]))
+
+
+@bp.post("/cases/<int:case_id>/attachments")
+def upload_attachment(case_id: int):
+    """Attach a file to a case (multipart/form-data); recorded in the case's audit trail.
+    ---
+    post:
+      operationId: uploadAttachment
+      summary: Attach a file
+      description: Village officers (their villages), clerks and supervisors who may read the case; on a
+        closed case supervisors only. Identical content is stored once.
+      parameters: [CaseId]
+      requestBody:
+        required: true
+        content:
+          multipart/form-data:
+            schema: AttachmentUploadSchema
+      responses:
+        201:
+          description: The new attachment
+          headers:
+            Location:
+              description: The attachment's content URL
+              schema:
+                type: string
+          content:
+            application/json:
+              schema: AttachmentSchema
+        400: BadRequest
+        401: Unauthorized
+        403: Forbidden
+        404: NotFound
+        413: TooLarge
+        422: Unprocessable
+    """
+    user = authenticated_user()
+    form = AttachmentUploadSchema().load(request.form.to_dict() | request.files.to_dict())
+    with transactional():
+        case = readable_case(user, case_id)
+        upload = form["file"] if isinstance(form["file"], FileStorage) else None  # not a file part: no file
+        attachment = add_attachment(case, user, form["kind"], upload.filename if upload else None,
+                                    upload.stream if upload else None, utcnow())
+        body = AttachmentSchema().dump(_attachment(attachment, request_locale()))
+    return body, 201, {"Location": body["content_url"]}
+
+
+@bp.get("/cases/<int:case_id>/attachments/<int:attachment_id>/content")
+def get_attachment_content(case_id: int, attachment_id: int):
+    """The file itself, as a download; reads of need-to-know cases are logged.
+    ---
+    get:
+      operationId: getAttachmentContent
+      summary: Download an attachment
+      parameters:
+        - CaseId
+        - in: path
+          name: attachment_id
+          required: true
+          schema:
+            type: integer
+      responses:
+        200:
+          description: The file, with Content-Disposition attachment
+          content:
+            application/pdf:
+              schema:
+                type: string
+                format: binary
+            image/jpeg:
+              schema:
+                type: string
+                format: binary
+            image/png:
+              schema:
+                type: string
+                format: binary
+        401: Unauthorized
+        404: NotFound
+    """
+    user = authenticated_user()
+    attachment = readable_attachment(user, case_id, attachment_id)
+    return attachment_response(attachment, open_attachment(attachment, user), user)
+
+
+@bp.get("/cases/<int:case_id>/comments")
+def get_comments(case_id: int):
+    """The notes on a case, oldest first.
+    ---
+    get:
+      operationId: listComments
+      summary: List a case's notes
+      parameters: [CaseId]
+      responses:
+        200:
+          description: The notes
+          content:
+            application/json:
+              schema:
+                type: array
+                items: CommentSchema
+        401: Unauthorized
+        404: NotFound
+    """
+    user = authenticated_user()
+    case = _shown_case(user, case_id, "api:comments")
+    return jsonify(CommentSchema(many=True).dump([_comment(c) for c in list_comments(case)]))
+
+
+@bp.post("/cases/<int:case_id>/comments")
+def post_comment(case_id: int):
+    """Add a note to a case (a working note, not a decision; the case's version does not change).
+    ---
+    post:
+      operationId: addComment
+      summary: Add a note
+      parameters: [CaseId]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: CommentCreateSchema
+      responses:
+        201:
+          description: The new note
+          content:
+            application/json:
+              schema: CommentSchema
+        400: BadRequest
+        401: Unauthorized
+        403: Forbidden
+        404: NotFound
+        422: Unprocessable
+    """
+    user = authenticated_user()
+    payload = load_body(CommentCreateSchema())
+    with transactional():
+        case = readable_case(user, case_id)
+        body = CommentSchema().dump(_comment(add_comment(case, user, payload["body"], utcnow())))
+    return body, 201
+
+
 @bp.get("/openapi.json")
 def openapi_document():
     """This API's OpenAPI 3 document.
@@ -550,6 +739,7 @@ ERROR_RESPONSES = {
     "NotFound": "No such case, or the caller may not see it",
     "Conflict": "The case changed since the caller saw it (stale version): reload and retry",
     "Unprocessable": "Invalid values (see fields), or a transition not available in this state",
+    "TooLarge": "The upload exceeds the size allowed (CASEFLOW_MAX_ATTACHMENT_BYTES)",
     "TooManyRequests": "Too many sign-in attempts from this address; retry after the Retry-After seconds",
 }
 
@@ -569,7 +759,8 @@ def api_spec() -> APISpec:
                 response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
             spec.components.response(name, response)
         for view in (issue_token, list_workflows, create_case, list_cases, get_case, fire_transition, assign,
-                     list_events, openapi_document):
+                     list_events, list_attachments, upload_attachment, get_attachment_content, get_comments,
+                     post_comment, openapi_document):
             spec.path(view=view)
         current_app.extensions["caseflow_api_spec"] = spec
     return spec

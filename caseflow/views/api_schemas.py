@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from caseflow.services.attachments import KINDS as ATTACHMENT_KINDS
 from caseflow.services.deadlines import LIGHTS
 from caseflow.workflows import all_workflows
 from caseflow.workflows.definition import NOT_AN_INTEGER, REQUIRED, Text
@@ -84,6 +85,23 @@ class CaseListQuerySchema(Schema):
     light = fields.String(validate=validate.OneOf(LIGHTS, error="Must be one of: green, yellow, red, none."),
                           metadata={"description": "`none`: no running deadline."})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, error="Must be 1 or more."))
+
+
+class AttachmentUploadSchema(Schema):
+    """The multipart form of an upload (POST /cases/{case_id}/attachments)."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(
+        list(ATTACHMENT_KINDS), error="Must be one of the attachment kinds."), metadata={
+        "description": "The type of document: " + ", ".join(f"`{code}` ({label.zh})"
+                                                            for code, label in ATTACHMENT_KINDS.items())})
+    file = fields.Raw(required=True, metadata={
+        "type": "string", "format": "binary",
+        "description": "A PDF, JPEG or PNG file (judged by its content; the name's extension must agree), "
+                       "at most CASEFLOW_MAX_ATTACHMENT_BYTES bytes."})
+
+
+class CommentCreateSchema(Schema):
+    body = fields.String(required=True, metadata={"description": "The note: 1 to 2000 characters."})
 
 
 # ------------------------------------------------------------------------------------------ responses
@@ -199,6 +217,31 @@ class EventSchema(Schema):
     prev_hash = fields.String(required=True)
 
 
+class AttachmentSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    kind_title = fields.String(required=True)
+    filename = fields.String(required=True)
+    content_type = fields.String(required=True, validate=validate.OneOf(["application/pdf", "image/jpeg",
+                                                                         "image/png"]))
+    size = fields.Integer(required=True, metadata={"description": "Bytes."})
+    sha256 = fields.String(required=True, metadata={"description": "Hex SHA-256 of the content."})
+    uploaded_by = fields.String(required=True, allow_none=True, metadata={"description": "A username."})
+    uploaded_at = fields.DateTime(required=True)
+    purged_at = fields.DateTime(required=True, allow_none=True, metadata={
+        "description": "When retention removed the file (its record stays); then there is no content."})
+    content_url = fields.String(required=True, allow_none=True, metadata={
+        "description": "Where to GET the file; null once purged."})
+
+
+class CommentSchema(Schema):
+    id = fields.Integer(required=True)
+    author = fields.String(required=True, allow_none=True, metadata={"description": "A username."})
+    at = fields.DateTime(required=True)
+    body = fields.String(required=True, allow_none=True, metadata={
+        "description": "null once removed at the end of the retention period."})
+
+
 class ErrorBodySchema(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
@@ -229,6 +272,7 @@ _MESSAGES: dict[str, Text] = {
     "Must be 1 or more.": Text("应为不小于 1 的整数。", "Must be 1 or more."),
     "At most 100 characters.": Text("不能超过 100 个字符。", "At most 100 characters."),
     "Not a valid boolean.": Text("应为 true 或 false。", "Must be true or false."),
+    "Must be one of the attachment kinds.": Text("没有这个材料类型。", "No such type of document."),
 }
 
 

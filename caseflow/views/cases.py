@@ -16,6 +16,7 @@ from caseflow.extensions import db, transactional
 from caseflow.models import Case, CaseEvent, User
 from caseflow.services import access
 from caseflow.services.audit import reads_of, record_read
+from caseflow.services.attachments import kind_label
 from caseflow.services.cases import (
     APPLICANT_FIELDS, NOT_A_HANDLER, UNKNOWN_TRIGGER, apply_transition, assign_case, available_steps,
     open_case, workflow_of,
@@ -24,7 +25,7 @@ from caseflow.services.deadlines import LIGHTS, LightBounds, load_policy
 from caseflow.services.errors import STALE, Conflict, NotFound, PermissionDenied, ServiceError
 from caseflow.services.queues import CaseFilter, my_queue, search_cases
 from caseflow.services.users import users_by_username
-from caseflow.views.template_helpers import current_locale, field_value, tr
+from caseflow.views.template_helpers import current_locale, field_value, listing, tr
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import Field, Period, Workflow
 
@@ -133,6 +134,17 @@ def timeline(case: Case, workflow: Workflow) -> list[TimelineEntry]:
             entry.label, entry.reason_label = _("Assignment"), _("Note")
             entry.rows = [(_("Previous assignee"), person(event.data.get("from"))),
                           (_("New assignee"), person(event.data.get("to")))]
+        elif event.trigger == "attach":  # services.attachments: a file added, the state unchanged
+            entry.label = _("File attached")
+            entry.rows = [(_("Type"), tr(kind_label(event.data.get("kind", "")))),
+                          (_("File"), event.data.get("filename", "")),
+                          (_("Size"), f'{event.data.get("size", 0)} B'),
+                          ("SHA-256", event.data.get("sha256", ""))]
+        elif event.trigger == "purge":  # services.retention: which details went, never their values
+            specs = {f.name: f for f in workflow.application_fields}
+            entry.label = _("Details deleted under the retention period")
+            entry.rows = [(_("Deleted"), listing(tr(specs[n].label) if n in specs else n
+                                                 for n in event.data.get("removed_fields", [])))]
         elif step is not None:
             entry.label, entry.reason_label = tr(step.label), tr(step.reason_label)
             entry.rows = field_rows(step.fields, event.data, {"number": _("Receipt number")})

@@ -84,6 +84,20 @@ def duration(seconds: int | float) -> str:
     return _("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes)
 
 
+def time_left(case: Any, now: datetime) -> str:
+    """Time left on a same-day deadline ("还剩 3小时12分钟"), or how long it is overdue; "" for a case
+    whose running deadline is counted in days (its date says enough)."""
+    if case.due_at is None or case.closed_at is not None:
+        return ""
+    rule = workflow_of(case).deadlines.get(case.state)
+    if rule is None or rule.limit.unit != "same_calendar_day":
+        return ""
+    seconds = (case.due_at - now).total_seconds()
+    if seconds < 0:
+        return _("Overdue by %(time)s", time=duration(-seconds))
+    return _("%(time)s left", time=duration(seconds))
+
+
 def period(value: Period) -> str:
     """A deadline period in words: "5 个工作日", "当日", "3 working days"."""
     if value.unit == "same_calendar_day":
@@ -115,7 +129,7 @@ def field_value(spec: Field | None, value: Any) -> str:
     if value is None or value == "":
         return ""
     if value == WITHHELD:
-        return _("(kept on the case only)")
+        return _("(sensitive: not copied into the history)")
     if spec is None:
         return str(value)
     if spec.kind == "choice":
@@ -202,7 +216,7 @@ def register(app: Flask) -> None:
                  jurisdiction_label, yuan, read_label):
         app.add_template_filter(func)
     for func in (current_locale, all_workflows, workflow_of, field_value, choice_options, light_label,
-                 role_label, can_open, can_read_cases, here, page_url, listing):
+                 role_label, can_open, can_read_cases, here, page_url, listing, time_left):
         app.add_template_global(func)
     app.add_template_global(ROLES, "ROLES")
 

@@ -3,10 +3,11 @@ here; a case keeps the version it was opened with, so older versions stay regist
 them."""
 from __future__ import annotations
 
-from caseflow.workflows import birth_registration
+from caseflow.workflows import birth_registration, fee_case, procedure_certificate, subsidy
 from caseflow.workflows.definition import Workflow
 
-_ALL: tuple[Workflow, ...] = (birth_registration.WORKFLOW,)
+_ALL: tuple[Workflow, ...] = (birth_registration.WORKFLOW, procedure_certificate.WORKFLOW, subsidy.WORKFLOW,
+                               fee_case.WORKFLOW)
 
 _BY_KEY = {(wf.name, wf.version): wf for wf in _ALL}
 _LATEST = {wf.name: wf for wf in sorted(_ALL, key=lambda wf: wf.version)}

@@ -1,4 +1,6 @@
 """The ``caseflow`` console command."""
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from caseflow.calendar import utcnow
@@ -51,3 +53,25 @@ def test_jobs_list_and_run_with_a_given_clock(app, db):
     naive = runner.invoke(args=["jobs", "run", "refresh_provisional_deadlines", "--now", "2026-11-23T08:30:00"])
     assert naive.exit_code != 0 and "time zone" in naive.output
     assert runner.invoke(args=["jobs", "run", "nope"]).exit_code != 0
+
+
+def test_every_job_runs_by_hand_and_a_second_run_changes_nothing(app, db):
+    from caseflow.jobs import JOBS
+    from caseflow.models import CaseEvent
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    later = (utcnow() + timedelta(days=400)).isoformat()  # past notice periods, retention and a new year
+
+    def snapshot():
+        db.session.expire_all()
+        return (sorted(db.session.execute(sa.select(Case.id, Case.state, Case.version)).all()),
+                db.session.scalar(sa.select(sa.func.count(CaseEvent.id))))
+
+    for name in JOBS:
+        first = runner.invoke(args=["jobs", "run", name, "--now", later])
+        assert first.exit_code == 0, (name, first.output)
+    before = snapshot()
+    for name in JOBS:
+        assert runner.invoke(args=["jobs", "run", name, "--now", later]).exit_code == 0
+    assert snapshot() == before

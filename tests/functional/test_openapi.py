@@ -6,6 +6,7 @@ serves (openapi-core), so a response the document does not describe fails the te
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +23,16 @@ from caseflow.calendar import utcnow
 from caseflow.extensions import limiter, transactional
 from caseflow.services.users import issue_api_token
 from caseflow.views.api import PREFIX
-from tests.factories import PASSWORD, advance, applicant, birth_registration_data, make_case
+from tests.factories import (
+    PASSWORD, advance, applicant, birth_registration_data, make_case, multipart, tiny_png,
+)
 
 _documents: dict[int, OpenAPI] = {}
+
+
+def path_template(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: ``<int:case_id>`` → ``{case_id}``."""
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
 
 
 def served_document(app) -> OpenAPI:
@@ -99,7 +107,7 @@ class Api:
             assert refusal is None, f"the document refuses a request the server accepted: {refusal!r}"
         rule, _ = self.app.url_map.bind("localhost").match(request.path, method=request.method,
                                                            return_rule=True)
-        self.log.add((request.method, rule.rule.replace("<int:case_id>", "{case_id}"), response.status_code))
+        self.log.add((request.method, path_template(rule.rule), response.status_code))
 
 
 def api(app, client, username: str | None = None, language: str | None = None) -> Api:
@@ -126,7 +134,7 @@ def test_the_served_document_is_valid_openapi_3(client):
 def test_every_api_route_is_documented_and_nothing_else(app, client):
     document = client.get(f"{PREFIX}/openapi.json").get_json()
     documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
-    routed = {(method, rule.rule.replace("<int:case_id>", "{case_id}"))
+    routed = {(method, path_template(rule.rule))
               for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
@@ -223,6 +231,41 @@ def test_every_documented_answer_of_every_operation_happens_and_agrees_with_the_
     assert clerk.get(f"/cases/{case_id}/events").status_code == 200
     assert outsider.get(f"/cases/{case_id}/events").status_code == 404
     assert anonymous.get(f"/cases/{case_id}/events").status_code == 401
+
+    # attachments (multipart upload; the content is the file itself)
+    auditor = anonymous.as_user("auditor")
+    attachments = f"/cases/{case_id}/attachments"
+    png = {"kind": "id_proof", "file": (tiny_png(), "身份证.png")}
+    uploaded = village1.post(attachments, **multipart(png))
+    assert uploaded.status_code == 201
+    content = uploaded.get_json()["content_url"].removeprefix(PREFIX)
+    assert village1.post(attachments, **multipart(png | {"kind": "selfie"})).status_code == 400
+    assert village1.post(attachments, **multipart({"kind": "other"})).status_code == 400
+    assert anonymous.post(attachments, **multipart(png)).status_code == 401
+    assert auditor.post(attachments, **multipart(png)).status_code == 403
+    assert outsider.post(attachments, **multipart(png)).status_code == 404
+    assert village1.post(attachments, **multipart(png | {"file": (tiny_png(), "身份证.pdf")})).status_code == 422
+    monkeypatch.setitem(app.config, "CASEFLOW_MAX_ATTACHMENT_BYTES", 10)
+    assert village1.post(attachments, **multipart(png)).status_code == 413
+    monkeypatch.setitem(app.config, "CASEFLOW_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+    assert auditor.get(attachments).status_code == 200
+    assert outsider.get(attachments).status_code == 404
+    assert anonymous.get(attachments).status_code == 401
+    assert auditor.get(content).status_code == 200
+    assert outsider.get(content).status_code == 404
+    assert anonymous.get(content).status_code == 401
+
+    # comments
+    comments = f"/cases/{case_id}/comments"
+    assert clerk.post(comments, {"body": "已电话联系申请人。"}).status_code == 201
+    assert clerk.post(comments, {"text": "x"}).status_code == 400
+    assert anonymous.post(comments, {"body": "x"}).status_code == 401
+    assert auditor.post(comments, {"body": "x"}).status_code == 403
+    assert outsider.post(comments, {"body": "x"}).status_code == 404
+    assert clerk.post(comments, {"body": "  "}).status_code == 422
+    assert auditor.get(comments).status_code == 200
+    assert outsider.get(comments).status_code == 404
+    assert anonymous.get(comments).status_code == 401
 
     # too many sign-in attempts (the limit is read per request; counters reset around the burst)
     monkeypatch.setitem(app.config, "CASEFLOW_SIGN_IN_RATE_LIMIT", "2 per minute")

@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from caseflow.workflows.definition import (
-    BAD_PHONE, BAD_RESIDENT_ID, DATE_IN_FUTURE, NOT_A_CHOICE, REQUIRED, Field, Text, clean_fields,
+    BAD_PHONE, BAD_RESIDENT_ID, DATE_IN_FUTURE, NOT_A_CHOICE, REQUIRED, Field, Text, clean_fields, format_yuan,
 )
 
 TODAY = date(2026, 11, 23)
@@ -55,3 +55,29 @@ def test_clean_fields_reports_every_error_at_once_and_drops_unknown_keys():
     assert errors == {"c": REQUIRED}
     too_long = Field("t", Text("文", "T"), max_length=3)
     assert clean_fields((too_long,), {"t": "abcd"}, TODAY)[1]["t"].zh == "不能超过 3 个字符。"
+
+
+def test_money_is_typed_in_yuan_and_kept_in_integer_fen():
+    amount = Field("amount", Text("金额", "Amount"), "money", max_value=100_000_00)
+    assert clean(amount, "1234.5") == 123450
+    assert clean(amount, "¥1,234.56") == 123456
+    assert clean(amount, "0.07") == 7 and isinstance(clean(amount, "0.07"), int)
+    assert clean(amount, "100000") == 100_000_00
+    for bad in ("12.345", "-5", "1e3", "abc", "1.2.3"):
+        assert error_of(amount, bad).en.startswith("Enter an amount in yuan"), bad
+    assert error_of(amount, "100000.01").en == "Enter a number from 0.00 to 100,000.00."
+
+
+def test_format_yuan_round_trips_fen():
+    assert format_yuan(123450) == "1,234.50"
+    assert format_yuan(7) == "0.07"
+    assert format_yuan(-250) == "-2.50"
+
+
+def test_configured_choices_are_checked_against_the_list_given():
+    scheme = Field("scheme", Text("项目", "Scheme"), "choice", choices_from="subsidy_schemes")
+    listed = (("jiangfu", Text("奖扶", "Reward")),)
+    values, errors = clean_fields((scheme,), {"scheme": "jiangfu"}, TODAY, {"subsidy_schemes": listed})
+    assert values == {"scheme": "jiangfu"} and errors == {}
+    _values, errors = clean_fields((scheme,), {"scheme": "jiangfu"}, TODAY, {"subsidy_schemes": ()})
+    assert errors == {"scheme": NOT_A_CHOICE}  # a retired entry cannot be chosen for new input

@@ -1,0 +1,32 @@
+"""Fixtures of the attachment and comment tests."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from caseflow import workflows
+from caseflow.workflows import birth_registration
+
+
+@pytest.fixture
+def store(app, tmp_path, monkeypatch) -> Path:
+    """A fresh attachment directory for the test (CASEFLOW_ATTACHMENT_DIR)."""
+    root = tmp_path / "attachments"
+    monkeypatch.setitem(app.config, "CASEFLOW_ATTACHMENT_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def need_to_know(monkeypatch):
+    """A need-to-know workflow to open cases in.
+
+    The real need-to-know workflow (procedure_certificate) has its own application form and guards, and
+    may not be registered yet; attachments behave the same for every workflow, so the tests use a
+    need-to-know copy of birth_registration, registered for the test only.
+    """
+    workflow = dataclasses.replace(birth_registration.WORKFLOW, name="ntk_birth_registration", need_to_know=True)
+    monkeypatch.setitem(workflows._BY_KEY, (workflow.name, workflow.version), workflow)
+    monkeypatch.setitem(workflows._LATEST, workflow.name, workflow)
+    return workflow
