@@ -49,13 +49,16 @@ WITHHELD = "[withheld]"
 class WorkflowHooks:
     """Database bookkeeping a workflow needs beyond its state (money, enrolments, notices).
 
-    ``on_open(case, actor, now)`` runs when a case is opened. ``on_step(case, step, data, actor, now)`` runs
+    ``on_open(case, actor, now)`` runs when a case is opened. ``read_only(case)`` hides every step (the
+    ``on_step`` hook still refuses them, whoever asks). ``on_step(case, step, data, actor, now)`` runs
     after every step has moved the case, before its audit event is written; it may raise a ServiceError
     to refuse (the caller rolls everything back) and may return extra data for the event.
     """
 
     on_open: Callable[[Case, User, datetime], None] | None = None
     on_step: Callable[[Case, Step, dict[str, Any], User, datetime], dict[str, Any] | None] | None = None
+    # A case kept only for the record (a legacy fee case of an abolished type): no step is offered.
+    read_only: Callable[[Case], bool] | None = None
 
 
 _HOOKS: dict[str, WorkflowHooks] = {}
@@ -126,6 +129,9 @@ def open_case(workflow_name: str, jurisdiction_id: int, applicant: dict[str, Any
 def available_steps(case: Case, actor: User) -> list[Step]:
     """The steps ``actor`` may take on ``case`` now (what the UI shows as buttons)."""
     if not access.can_read(actor, case):
+        return []
+    hooks = _HOOKS.get(case.workflow)
+    if hooks and hooks.read_only and hooks.read_only(case):
         return []
     return [s for s in workflow_of(case).steps_from(case.state) if actor.has_role(*s.roles)]
 

@@ -28,7 +28,7 @@ from caseflow.services.errors import (
     ValidationFailed,
 )
 from caseflow.services.users import system_user
-from caseflow.workflows.definition import REQUIRED, Step, Text, format_yuan
+from caseflow.workflows.definition import REQUIRED, Field, Step, Text, clean_fields, format_yuan
 from caseflow.workflows.fee_case import (
     DECISION_DAYS, PAYABLE, WORKFLOW, add_months, remedy_periods_ended,
 )
@@ -258,11 +258,28 @@ def balance(case: Case, as_of: date) -> Balance | None:
                    0 if revoked else late_charge(account, as_of), account.late_charge_paid_fen, as_of)
 
 
-def record_payment(case: Case, actor: User, expected_version: int, *, amount_fen: int, paid_on: date,
-                   receipt_ref: str, now: datetime | None = None) -> FeePayment:
-    """Record a payment (partial payments allowed): principal first, then the late charge. When nothing is
-    left outstanding the case moves to ``paid``. Audited; bumps the case version (optimistic lock)."""
+# A payment as typed (form or API): yuan, a date, the receipt's reference.
+PAYMENT_FIELDS = (
+    Field("amount", Text("金额（元）", "Amount (yuan)"), "money", min_value=1),
+    Field("paid_on", Text("缴款日期", "Paid on"), "date"),
+    Field("receipt_ref", Text("收据编号", "Receipt reference"), max_length=64),
+)
+
+
+def record_typed_payment(case: Case, actor: User, expected_version: int, raw: dict[str, Any],
+                         now: datetime | None = None) -> FeePayment:
+    """``record_payment`` from input as typed in a form or sent to the API (``PAYMENT_FIELDS``): who may
+    pay is checked before the input, and every problem with the input is reported at once."""
     now = now or utcnow()
+    _check_may_pay(case, actor, expected_version)
+    clean, errors = clean_fields(PAYMENT_FIELDS, raw, local_date(now))
+    if errors:
+        raise ValidationFailed(INVALID_DATA, errors)
+    return record_payment(case, actor, expected_version, amount_fen=clean["amount"],
+                          paid_on=date.fromisoformat(clean["paid_on"]), receipt_ref=clean["receipt_ref"], now=now)
+
+
+def _check_may_pay(case: Case, actor: User, expected_version: int) -> None:
     if not access.can_read(actor, case) or case.workflow != WORKFLOW_NAME:
         raise NotFound(CASE_NOT_FOUND)
     if not actor.has_role("clerk", "supervisor"):
@@ -273,6 +290,14 @@ def record_payment(case: Case, actor: User, expected_version: int, *, amount_fen
         raise Refused(LEGACY_READ_ONLY)
     if case.state not in PAYABLE:
         raise InvalidTransition(NOT_PAYABLE)
+
+
+def record_payment(case: Case, actor: User, expected_version: int, *, amount_fen: int, paid_on: date,
+                   receipt_ref: str, now: datetime | None = None) -> FeePayment:
+    """Record a payment (partial payments allowed): principal first, then the late charge. When nothing is
+    left outstanding the case moves to ``paid``. Audited; bumps the case version (optimistic lock)."""
+    now = now or utcnow()
+    _check_may_pay(case, actor, expected_version)
     account = account_of(case)
     today = local_date(now)
     errors: dict[str, Text] = {}
@@ -440,7 +465,7 @@ def _on_step(case: Case, step: Step, data: dict[str, Any], actor: User, now: dat
     return extra
 
 
-register_hooks(WORKFLOW_NAME, WorkflowHooks(on_open=_on_open, on_step=_on_step))
+register_hooks(WORKFLOW_NAME, WorkflowHooks(on_open=_on_open, on_step=_on_step, read_only=is_read_only))
 
 
 # ---------------------------------------------------------------------------------------- case page

@@ -30,6 +30,7 @@ from caseflow.calendar import utcnow
 from caseflow.extensions import db
 from caseflow.models import Case, Payment, PaymentAttempt, PaymentBatch, SubsidyEnrolment, SubsidyScheme, User
 from caseflow.services import access
+from caseflow.services.audit import append_event
 from caseflow.services.cases import flush_or_conflict
 from caseflow.services.errors import INVALID_DATA, Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseflow.services.subsidies import BAD_ACCOUNT, PAID_STATES
@@ -220,8 +221,17 @@ def mark_payment(payment: Payment, outcome: str, reason: str | None, actor: User
     attempt.status, attempt.failure_reason = outcome, reason if outcome == "failed" else None
     attempt.marked_at, attempt.marked_by_id = now, actor.id
     payment.status = outcome
+    _record_on_case(payment, actor, f"payment_{outcome}", now, reason=reason if outcome == "failed" else None)
     flush_or_conflict()
     return payment
+
+
+def _record_on_case(payment: Payment, actor: User, trigger: str, now: datetime, reason: str | None = None) -> None:
+    """Money paid to a person belongs in their case's audit trail (the account number never does)."""
+    case = payment.enrolment.case
+    with db.session.no_autoflush:  # the payment's versioned UPDATE is flushed once, by flush_or_conflict
+        append_event(case, actor, trigger, case.state, case.state, now, reason=reason,
+                     data={"period": payment.batch.period, "amount_fen": payment.amount_fen})
 
 
 def repay_payment(payment: Payment, bank_name: str, bank_account: str, actor: User,
@@ -247,6 +257,7 @@ def repay_payment(payment: Payment, bank_name: str, bank_account: str, actor: Us
     enrolment.bank_name, enrolment.bank_account = bank_name.strip(), account
     attempt = _new_attempt(payment, enrolment, payment.attempts[-1], now)
     payment.status = "pending"
+    _record_on_case(payment, actor, "payment_retried", now)
     flush_or_conflict()
     return attempt
 

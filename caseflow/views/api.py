@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from caseflow.calendar import utcnow
+from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db, limiter, transactional
 from caseflow.models import Attachment, Case, CaseEvent, Comment, Jurisdiction, User, mask_resident_id
 from caseflow.services.access import readable_case
@@ -27,17 +27,19 @@ from caseflow.services.attachments import (
 )
 from caseflow.services.audit import record_read
 from caseflow.services.choices import configured_choices
+from caseflow.services import fees
 from caseflow.services.comments import add_comment, list_comments
 from caseflow.services.cases import (
     NO_SUCH_JURISDICTION, NOT_A_HANDLER, apply_transition, assign_case, available_steps, open_case, workflow_of,
 )
 from caseflow.services.deadlines import LightBounds
-from caseflow.services.errors import INVALID_DATA, ServiceError, ValidationFailed
+from caseflow.services.errors import CASE_NOT_FOUND, INVALID_DATA, ServiceError, ValidationFailed
 from caseflow.services.queues import CaseFilter, search_cases
 from caseflow.services.users import authenticate, issue_api_token, user_for_token
 from caseflow.views.api_schemas import (
     AssignmentRequestSchema, AttachmentSchema, AttachmentUploadSchema, CaseCreateSchema, CommentCreateSchema,
-    CommentSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema,
+    CommentSchema, CaseListQuerySchema, CasePageSchema, CaseSchema, ErrorSchema, EventSchema, FeeAccountSchema,
+    FeePaymentRequestSchema,
     TokenRequestSchema, TokenSchema, TransitionRequestSchema, WorkflowSchema, request_errors,
 )
 from caseflow.views.auth import sign_in_rate_limit
@@ -698,6 +700,82 @@ def post_comment(case_id: int):
     return body, 201
 
 
+def _fee_account(case: Case) -> dict[str, Any]:
+    today = local_date(utcnow())
+    figures = fees.balance(case, today)
+    return FeeAccountSchema().dump({
+        "case_version": case.version, "state": case.state, "as_of": today, "notified_fen": figures.notified,
+        "decided_fen": figures.decided, "paid_fen": figures.paid, "late_charge_fen": figures.late_charge,
+        "outstanding_fen": figures.outstanding,
+        "payments": [{"paid_on": p.paid_on, "amount_fen": p.amount_fen, "principal_fen": p.principal_fen,
+                      "late_charge_fen": p.late_charge_fen, "receipt_ref": p.receipt_ref}
+                     for p in fees.account_of(case).payments],
+    })
+
+
+def _fee_case(user: User, case_id: int, *, for_update: bool = False) -> Case:
+    case = readable_case(user, case_id, for_update=for_update)
+    if case.workflow != fees.WORKFLOW_NAME or fees.account_of(case) is None:
+        raise ApiError(404, "not_found", CASE_NOT_FOUND)
+    return case
+
+
+@bp.get("/cases/<int:case_id>/payments")
+def get_fee_account(case_id: int):
+    """A fee case's money as of today and the payments received.
+    ---
+    get:
+      operationId: getFeeAccount
+      summary: Get a fee case's account
+      parameters: [CaseId]
+      responses:
+        200:
+          description: The account
+          content:
+            application/json:
+              schema: FeeAccountSchema
+        401: Unauthorized
+        404: NotFound
+    """
+    return _fee_account(_fee_case(authenticated_user(), case_id))
+
+
+@bp.post("/cases/<int:case_id>/payments")
+def post_fee_payment(case_id: int):
+    """Record a payment on a fee case (clerks and supervisors): principal first, then the late charge; the
+    case moves to `paid` when nothing is outstanding. More than is outstanding is refused.
+    ---
+    post:
+      operationId: recordFeePayment
+      summary: Record a fee payment
+      parameters: [CaseId]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: FeePaymentRequestSchema
+      responses:
+        201:
+          description: The account after the payment
+          content:
+            application/json:
+              schema: FeeAccountSchema
+        400: BadRequest
+        401: Unauthorized
+        403: Forbidden
+        404: NotFound
+        409: Conflict
+        422: Unprocessable
+    """
+    user = authenticated_user()
+    payload = load_body(FeePaymentRequestSchema())
+    with transactional():
+        case = _fee_case(user, case_id, for_update=True)
+        fees.record_typed_payment(case, user, payload["version"], payload)
+        body = _fee_account(case)
+    return body, 201
+
+
 @bp.get("/openapi.json")
 def openapi_document():
     """This API's OpenAPI 3 document.
@@ -760,6 +838,7 @@ def api_spec() -> APISpec:
             spec.components.response(name, response)
         for view in (issue_token, list_workflows, create_case, list_cases, get_case, fire_transition, assign,
                      list_events, list_attachments, upload_attachment, get_attachment_content, get_comments,
+                     get_fee_account, post_fee_payment,
                      post_comment, openapi_document):
             spec.path(view=view)
         current_app.extensions["caseflow_api_spec"] = spec

@@ -100,6 +100,16 @@ class AttachmentUploadSchema(Schema):
                        "at most CASEFLOW_MAX_ATTACHMENT_BYTES bytes."})
 
 
+class FeePaymentRequestSchema(Schema):
+    """A payment received on a fee case (POST /cases/{case_id}/payments)."""
+
+    version = fields.Integer(required=True, strict=True, metadata={
+        "description": "The case `version` the caller saw; a stale one is refused with 409."})
+    amount = fields.String(required=True, metadata={"description": "Yuan with at most two decimals, e.g. \"1200.50\"."})
+    paid_on = fields.String(required=True, metadata={"description": "ISO date the money was received."})
+    receipt_ref = fields.String(required=True, metadata={"description": "The receipt's reference (票据号)."})
+
+
 class CommentCreateSchema(Schema):
     body = fields.String(required=True, metadata={"description": "The note: 1 to 2000 characters."})
 
@@ -232,6 +242,30 @@ class AttachmentSchema(Schema):
         "description": "When retention removed the file (its record stays); then there is no content."})
     content_url = fields.String(required=True, allow_none=True, metadata={
         "description": "Where to GET the file; null once purged."})
+
+
+class FeePaymentSchema(Schema):
+    paid_on = fields.Date(required=True)
+    amount_fen = fields.Integer(required=True)
+    principal_fen = fields.Integer(required=True, metadata={"description": "Part that paid the principal."})
+    late_charge_fen = fields.Integer(required=True, metadata={"description": "Part that paid the late charge."})
+    receipt_ref = fields.String(required=True)
+
+
+class FeeAccountSchema(Schema):
+    """A fee case's money as of today, all in fen: outstanding = decided + late charge − paid."""
+
+    case_version = fields.Integer(required=True, metadata={"description": "The case's version now."})
+    state = fields.String(required=True)
+    as_of = fields.Date(required=True)
+    notified_fen = fields.Integer(required=True, allow_none=True)
+    decided_fen = fields.Integer(required=True, allow_none=True)
+    paid_fen = fields.Integer(required=True)
+    late_charge_fen = fields.Integer(required=True, metadata={
+        "description": "Late charge as of today: 3 % a day of the unpaid principal, capped at the principal, "
+                       "not accruing under appeal."})
+    outstanding_fen = fields.Integer(required=True)
+    payments = fields.List(fields.Nested(FeePaymentSchema), required=True)
 
 
 class CommentSchema(Schema):

@@ -25,7 +25,7 @@ from caseflow.services.deadlines import LIGHTS, LightBounds, load_policy
 from caseflow.services.errors import STALE, Conflict, NotFound, PermissionDenied, ServiceError
 from caseflow.services.queues import CaseFilter, my_queue, search_cases
 from caseflow.services.users import users_by_username
-from caseflow.views.template_helpers import current_locale, field_value, listing, tr
+from caseflow.views.template_helpers import current_locale, field_value, listing, tr, yuan
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import Field, Period, Workflow
 
@@ -120,6 +120,11 @@ def timeline(case: Case, workflow: Workflow) -> list[TimelineEntry]:
             return _("Unassigned")
         return people[username].display_name if username in people else username
 
+    office_events = {"record_payment": _("Payment received"), "payment_paid": _("Subsidy paid"),
+                     "payment_failed": _("Subsidy payment failed"), "payment_retried": _("Subsidy payment sent again")}
+    money_labels = {"period": _("Period"), "amount_fen": _("Amount"), "paid_on": _("Paid on"),
+                    "receipt_ref": _("Receipt reference"), "principal_fen": _("Towards the principal"),
+                    "late_charge_fen": _("Towards the late charge")}
     entries = []
     for event in case.events:
         entry = TimelineEntry(event, event.trigger, to_label=tr(workflow.state_label(event.to_state)),
@@ -145,6 +150,10 @@ def timeline(case: Case, workflow: Workflow) -> list[TimelineEntry]:
             entry.label = _("Details deleted under the retention period")
             entry.rows = [(_("Deleted"), listing(tr(specs[n].label) if n in specs else n
                                                  for n in event.data.get("removed_fields", [])))]
+        elif event.trigger in office_events:  # money recorded on the case, its state unchanged
+            entry.label = office_events[event.trigger]
+            entry.rows = [(money_labels.get(key, key), yuan(value) if key.endswith("_fen") else str(value))
+                          for key, value in event.data.items() if key in money_labels]
         elif step is not None:
             entry.label, entry.reason_label = tr(step.label), tr(step.reason_label)
             entry.rows = field_rows(step.fields, event.data, {"number": _("Receipt number")})

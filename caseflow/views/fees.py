@@ -17,12 +17,9 @@ from caseflow.services import access, fees
 from caseflow.services.audit import record_read
 from caseflow.services.cases import workflow_of
 from caseflow.services.errors import NotFound, PermissionDenied, ServiceError
-from caseflow.workflows.definition import NOT_A_DATE, Field, Text
 from caseflow.workflows.fee_case import PAYABLE
 
 bp = Blueprint("fees", __name__)
-
-_AMOUNT = Field("amount", Text("金额（元）", "Amount (yuan)"), "money", min_value=1)
 
 
 def _user() -> User:
@@ -71,30 +68,19 @@ def payment(case_id: int):
     errors: dict[str, Any] = {}
     error: ServiceError | None = None
     if posting:
-        amount_fen = paid_on = None
         try:
-            amount_fen = _AMOUNT.clean(values.get("amount", ""), local_date(utcnow()))
-        except ValueError as exc:
-            errors["amount"] = exc.args[0]
-        try:
-            paid_on = date.fromisoformat(values.get("paid_on", ""))
-        except ValueError:
-            errors["paid_on"] = NOT_A_DATE
-        if not errors:
-            try:
-                with transactional():
-                    fees.record_payment(case, _user(), values.get("version", -1, type=int), amount_fen=amount_fen,
-                                        paid_on=paid_on, receipt_ref=values.get("receipt_ref", ""))
-            except PermissionDenied:
-                abort(403)
-            except ServiceError as exc:
-                error, errors = exc, dict(exc.fields)
-                db.session.refresh(case)
-            else:
-                flash(_("Payment recorded."), "success")
-                if case.state == "paid":
-                    flash(_("Paid in full: the case is closed."), "success")
-                return redirect(url_for("cases.detail", case_id=case.id))
+            with transactional():
+                fees.record_typed_payment(case, _user(), values.get("version", -1, type=int), values.to_dict())
+        except PermissionDenied:
+            abort(403)
+        except ServiceError as exc:
+            error, errors = exc, dict(exc.fields)
+            db.session.refresh(case)
+        else:
+            flash(_("Payment recorded."), "success")
+            if case.state == "paid":
+                flash(_("Paid in full: the case is closed."), "success")
+            return redirect(url_for("cases.detail", case_id=case.id))
     page = render_template("fees/payment.html", case=case, workflow=workflow_of(case), values=values,
                            errors=errors, error=error, panel=fee_panel(case))
     return page, (error.status if error else (422 if errors else 200))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from caseflow.extensions import transactional
 from caseflow.models import Case, FeeAccount, FeeType
-from caseflow.services.cases import apply_transition, open_case
+from caseflow.services.cases import apply_transition, available_steps, open_case
 from caseflow.services.errors import PermissionDenied, Refused, ValidationFailed
 from caseflow.services.fees import (
     HEARING_REQUEST_LATE, LEGACY_READ_ONLY, NOT_DELEGATED, accrue_late_charges, balance, record_payment, save_fee_type,
@@ -109,6 +109,7 @@ def test_abolished_type_is_not_offered_and_legacy_case_is_read_only(db, office):
     case = reload(case)
     refused(case, "review", "supervisor", office, LEGACY_READ_ONLY)
     refused(case, "transfer", "supervisor", office, LEGACY_READ_ONLY, reason="x")
+    assert available_steps(case, office["supervisor"]) == []  # and none is offered
 
 
 # --------------------------------------------------------------------------------------- guards

@@ -24,7 +24,8 @@ from caseflow.extensions import limiter, transactional
 from caseflow.services.users import issue_api_token
 from caseflow.views.api import PREFIX
 from tests.factories import (
-    PASSWORD, advance, applicant, birth_registration_data, make_case, multipart, tiny_png,
+    PASSWORD, advance, advance_fee, applicant, birth_registration_data, make_case, make_fee_case, multipart,
+    tiny_png,
 )
 
 _documents: dict[int, OpenAPI] = {}
@@ -266,6 +267,32 @@ def test_every_documented_answer_of_every_operation_happens_and_agrees_with_the_
     assert auditor.get(comments).status_code == 200
     assert outsider.get(comments).status_code == 404
     assert anonymous.get(comments).status_code == 401
+
+    # fee payments (a fee case whose payment period has started)
+    fee_case = advance_fee(make_fee_case(office), ("investigate", "review", "serve_notice", "decide",
+                                                   "serve_decision", "start_payment"), office)
+    payments = f"/cases/{fee_case.id}/payments"
+    account = clerk.get(payments)
+    assert account.status_code == 200 and account.get_json()["decided_fen"] == 360000
+    version = account.get_json()["case_version"]
+    paid = {"version": version, "amount": "100.00", "paid_on": "2025-02-08", "receipt_ref": "R-1"}
+    assert clerk.post(payments, paid | {"version": "x"}).status_code == 400
+    assert anonymous.post(payments, paid).status_code == 401
+    assert anonymous.get(payments).status_code == 401
+    assert auditor.post(payments, paid).status_code == 403
+    assert outsider.post(payments, paid).status_code == 404
+    assert outsider.get(payments).status_code == 404
+    assert clerk.get(f"/cases/{case_id}/payments").status_code == 404  # not a fee case
+    assert clerk.post(payments, paid | {"version": version - 1}).status_code == 409
+    assert clerk.post(payments, paid | {"amount": "-1"}).status_code == 422
+    first = clerk.post(payments, paid)
+    assert first.status_code == 201 and first.get_json()["paid_fen"] == 10000
+    rest = first.get_json()["outstanding_fen"]
+    settled = clerk.post(payments, {"version": first.get_json()["case_version"], "receipt_ref": "R-2",
+                                    "paid_on": first.get_json()["as_of"],
+                                    "amount": f"{rest // 100}.{rest % 100:02d}"})
+    assert settled.status_code == 201
+    assert (settled.get_json()["state"], settled.get_json()["outstanding_fen"]) == ("paid", 0)
 
     # too many sign-in attempts (the limit is read per request; counters reset around the burst)
     monkeypatch.setitem(app.config, "CASEFLOW_SIGN_IN_RATE_LIMIT", "2 per minute")

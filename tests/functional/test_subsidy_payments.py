@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from caseflow.calendar import utcnow
 from caseflow.extensions import transactional
 from caseflow.models import Payment, PaymentAttempt, PaymentBatch
+from caseflow.services.audit import verify_chain
 from caseflow.services.errors import Conflict, PermissionDenied, ValidationFailed
 from caseflow.services.subsidies import enrolment_of, scheme_by_code
 from caseflow.services.subsidy_payments import (
@@ -153,6 +154,13 @@ def test_failure_then_repayment_never_pays_a_period_twice(office, db):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PaymentAttempt)) == 4
     # Running the batch again changes nothing.
     assert batch_of(office, "jiangfu", "2026").id == batch.id and len(batch.payments) == 3
+    # Each result is in the person's audit trail, the chain intact, the account number nowhere in it.
+    case = payments["乙"].enrolment.case
+    trail = [(e.trigger, e.reason, e.data) for e in case.events if e.trigger.startswith("payment_")]
+    assert trail == [("payment_failed", "账号已销户", {"period": "2026", "amount_fen": 96000}),
+                     ("payment_retried", None, {"period": "2026", "amount_fen": 96000}),
+                     ("payment_paid", None, {"period": "2026", "amount_fen": 96000})]
+    assert verify_chain(case) is None
 
 
 def test_the_bank_file_lists_what_the_bank_must_pay_with_a_totals_row(office, db):
