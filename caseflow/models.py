@@ -434,12 +434,14 @@ class PublicNoticeEntry(db.Model):
 
 
 class PaymentBatch(db.Model):
-    """The payments of one scheme for one period ("2026", "2026Q4", "2026-11"): at most one batch each."""
+    """The payments of one scheme for one period ("2026", "2026Q4", "2026-11") in one township (all its
+    villages): at most one batch each."""
 
     __tablename__ = "payment_batch"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scheme_id: Mapped[int] = mapped_column(sa.ForeignKey("subsidy_scheme.id"))
+    township_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdiction.id"))
     period: Mapped[str] = mapped_column(sa.String(10))
     period_start: Mapped[date] = mapped_column(sa.Date)
     period_end: Mapped[date] = mapped_column(sa.Date)  # exclusive
@@ -447,9 +449,10 @@ class PaymentBatch(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     scheme: Mapped[SubsidyScheme] = relationship()
+    township: Mapped[Jurisdiction] = relationship()
     payments: Mapped[list[Payment]] = relationship(back_populates="batch", order_by="Payment.id")
 
-    __table_args__ = (sa.UniqueConstraint("scheme_id", "period"),
+    __table_args__ = (sa.UniqueConstraint("scheme_id", "township_id", "period"),
                       sa.CheckConstraint("period_end > period_start", name="period"))
 
 

@@ -20,7 +20,7 @@ import re
 import tempfile
 import unicodedata
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import BinaryIO
 
 import filetype
@@ -224,8 +224,11 @@ def add_attachment(case: Case, actor: User, kind: str, filename: str | None, str
     attachment = Attachment(case_id=case.id, kind=kind, filename=shown, content_type=content_type, size=size,
                             sha256=sha256, uploaded_by=actor, uploaded_at=now)
     db.session.add(attachment)
+    # A file's name can itself be health data ("孕18周B超.pdf"): on a need-to-know case the audit trail,
+    # which retention cannot edit, names only the kind of file.
+    audit_name = f"{kind}{PurePath(shown).suffix}" if case.workflow in access.need_to_know_workflows() else shown
     append_event(case, actor, "attach", case.state, case.state, now,
-                 data={"filename": shown, "kind": kind, "size": size, "sha256": sha256})
+                 data={"filename": audit_name, "kind": kind, "size": size, "sha256": sha256})
     try:
         db.session.flush()
     except sa.exc.IntegrityError as exc:  # another event took the same sequence number first

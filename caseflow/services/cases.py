@@ -1,10 +1,11 @@
 """Opening cases, moving them through their workflow, and assigning them."""
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,7 +19,8 @@ from caseflow.services.audit import append_event
 from caseflow.services.choices import configured_choices
 from caseflow.services.deadlines import load_policy, refresh_deadlines
 from caseflow.services.errors import (
-    CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused, ValidationFailed,
+    CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused,
+    ServiceError, ValidationFailed,
 )
 from caseflow.workflows import get as get_workflow
 from caseflow.workflows import latest
@@ -29,6 +31,8 @@ APPLICANT_FIELDS = (
     Field("resident_id", Text("居民身份证号", "Resident ID"), "resident_id"),
     Field("phone", Text("联系电话", "Phone"), "phone"),
 )
+
+log = logging.getLogger(__name__)
 
 MAY_NOT_OPEN = Text("您的角色不能提交此类申请。", "Your role may not submit this kind of application.")
 NO_SUCH_JURISDICTION = Text("没有这个村（社区）。", "No such village.")
@@ -262,3 +266,20 @@ def flush_or_conflict() -> None:
         if isinstance(exc, sa.exc.IntegrityError) and "case_event" not in str(exc.orig).lower():
             raise
         raise Conflict(STALE) from None
+
+
+def each_on_its_own(cases: Iterable[Case], act: Callable[[Case], Any]) -> int:
+    """Run ``act`` on each case in its own savepoint, for the scheduler's sweeps: a case that cannot be
+    moved now (someone changed it a moment ago, a guard refuses) is logged and left for the next run
+    instead of undoing the work done on every other case. Returns how many cases ``act`` went through on."""
+    done = 0
+    for case in cases:
+        case_id = case.id
+        try:
+            with db.session.begin_nested():
+                act(case)
+        except (ServiceError, StaleDataError, sa.exc.IntegrityError) as exc:
+            log.warning("case %s skipped this run: %s", case_id, exc)
+        else:
+            done += 1
+    return done

@@ -297,7 +297,8 @@ are confirmed by the supervisor, so the demo creates no system account (the sche
                     payload = payload | {"enrolment_start": data["child_birth_date"]}
             apply_transition(case, step, actor, case.version, reason=reason, data=payload, now=moment)
         cases.append(case)
-    subsidies.start_public_notice([c.id for c in on_notice], users["clerk"], now - timedelta(days=3))
+    subsidies.start_public_notice([c.id for c in on_notice], users["clerk"], now - timedelta(days=3),
+                                  versions={c.id: c.version for c in on_notice})
     batch = subsidy_payments.create_payment_batch(subsidies.scheme_by_code("jiangfu"), str(today.year),
                                                   users["supervisor"], now)
     for index, payment in enumerate(batch.payments):

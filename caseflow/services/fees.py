@@ -20,7 +20,7 @@ from caseflow.models import Case, CaseEvent, FeeAccount, FeeInstalment, FeePayme
 from caseflow.services import access
 from caseflow.services.audit import append_event
 from caseflow.services.cases import (
-    WorkflowHooks, flush_or_conflict, apply_transition, register_hooks,
+    WorkflowHooks, apply_transition, each_on_its_own, flush_or_conflict, register_hooks,
 )
 from caseflow.services.deadlines import load_calendar
 from caseflow.services.errors import (
@@ -369,21 +369,18 @@ def accrue_late_charges(now: datetime | None = None) -> int:
     cases = db.session.scalars(
         sa.select(Case).where(Case.workflow == WORKFLOW_NAME, Case.closed_at.is_(None),
                               Case.state.in_(("served",) + ACCRUING)).order_by(Case.id)).all()
-    updated = 0
-    for case in cases:
-        if is_read_only(case):
-            continue
+    def bring_up_to_date(case: Case) -> None:
         account = account_of(case)
-        if account is None or account.late_charge_as_of == today:
-            continue
         if case.state == "served":
             apply_transition(case, "start_payment", system, case.version, now=now)
         if case.state in ("payment_due", "instalments", "postponed") and _past_due(account, today):
             apply_transition(case, "mark_overdue", system, case.version, now=now)
         store_late_charge(account, today)
-        updated += 1
-    db.session.flush()
-    return updated
+        db.session.flush()
+
+    due = [case for case in cases if not is_read_only(case) and account_of(case) is not None
+           and account_of(case).late_charge_as_of != today]
+    return each_on_its_own(due, bring_up_to_date)
 
 
 # ----------------------------------------------------------------------------------------------- hooks

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import PurePath
 
 import sqlalchemy as sa
 from flask import current_app
@@ -10,7 +11,7 @@ from caseflow.extensions import db
 from caseflow.models import Attachment, Case, Comment, User
 from caseflow.services.attachments import purge_attachment_bytes
 from caseflow.services.audit import append_event
-from caseflow.services.cases import workflow_of
+from caseflow.services.cases import each_on_its_own, workflow_of
 from caseflow.services.errors import PermissionDenied
 from caseflow.services.users import system_user
 from caseflow.workflows.definition import SYSTEM, Text
@@ -37,10 +38,11 @@ def purge_expired_procedure_details(now: datetime, actor: User | None = None) ->
                               Case.closed_at < cutoff, Case.purged_at.is_(None))
         .order_by(Case.id)
     ).all()
-    for case in expired:
+    def purge(case: Case) -> None:
         _purge_case(case, actor, now)
-    db.session.flush()
-    return len(expired)
+        db.session.flush()
+
+    return each_on_its_own(expired, purge)
 
 
 def _purge_case(case: Case, actor: User, now: datetime) -> None:
@@ -54,7 +56,8 @@ def _purge_case(case: Case, actor: User, now: datetime) -> None:
     attachments = db.session.scalars(
         sa.select(Attachment).where(Attachment.case_id == case.id, Attachment.purged_at.is_(None))).all()
     for attachment in attachments:
-        purge_attachment_bytes(attachment, now)  # the record (name, kind, size, hash) stays
+        purge_attachment_bytes(attachment, now)  # the record (kind, size, hash) stays; its name may be health data
+        attachment.filename = f"{attachment.kind}{PurePath(attachment.filename).suffix}"
     case.purged_at = now
     append_event(case, actor, "purge", case.state, case.state, now,
                  data={"removed_fields": removed, "comments": len(comments), "attachments": len(attachments)})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,13 +20,13 @@ from caseflow.models import (
     Case, Jurisdiction, PublicNotice, PublicNoticeEntry, SubsidyEnrolment, SubsidyScheme, User,
 )
 from caseflow.services import access, users
-from caseflow.services.cases import WorkflowHooks, apply_transition, register_hooks
+from caseflow.services.cases import WorkflowHooks, apply_transition, each_on_its_own, register_hooks
 from caseflow.services.deadlines import load_policy
 from caseflow.services.errors import (
-    INVALID_DATA, NotFound, PermissionDenied, Refused, ValidationFailed,
+    INVALID_DATA, Conflict, NotFound, PermissionDenied, Refused, ValidationFailed,
 )
 from caseflow.workflows import subsidy as wf
-from caseflow.workflows.definition import NOT_AN_AMOUNT, REQUIRED, TOO_LONG, Period, Step, Text, calendar_days
+from caseflow.workflows.definition import REQUIRED, TOO_LONG, Field, Period, Step, Text, calendar_days
 
 NOTICE_NOT_FOUND = Text("没有这个公示，或您无权查看。", "No such public notice, or you may not see it.")
 NOTICE_ENDED = Text("该公示已结束，不能再加入案件。", "That notice has ended; no case can be added to it.")
@@ -47,8 +46,9 @@ BAD_ACCOUNT = Text("银行账号应为 8 到 34 位数字。", "The bank account
 CHILDCARE_AT_LEAST_QUARTERLY = Text("育儿补贴至少按季发放。", "The childcare subsidy is paid at least quarterly.")
 FREQUENCIES = {"annual": Text("按年", "annual"), "quarterly": Text("按季", "quarterly"),
                "monthly": Text("按月", "monthly")}
-# States in which an enrolment is being paid (reconfirmation does not stop payment; suspension does).
-PAID_STATES = ("active", "reconfirming", "exit_scheduled")
+CASE_STALE = Text("案件 {number} 已被他人修改，或提交时缺少该案件的版本，请刷新后重试。",
+                  "Case {number} was changed by someone else, or the form did not say which version you saw "
+                  "— reload and try again.")
 
 
 # ------------------------------------------------------------------------------------------- enrolment
@@ -244,7 +244,9 @@ def cases_awaiting_notice(user: User, village_id: int | None = None) -> list[Cas
 def start_public_notice(case_ids: list[int], actor: User, now: datetime | None = None,
                         versions: dict[int, int] | None = None) -> PublicNotice:
     """One notice for several village-reviewed cases of one village; each case moves to ``public_notice``
-    through ``apply_transition`` naming the same notice. All or nothing (the caller's transaction)."""
+    through ``apply_transition`` naming the same notice. ``versions`` must give, for every case, the version
+    the actor saw (the start-notice page sends them): a missing or stale one is a Conflict naming that case,
+    raised before anything is written. All or nothing (the caller's transaction)."""
     now = now or utcnow()
     if not actor.has_role("clerk", "supervisor"):
         raise PermissionDenied(MAY_NOT_START_NOTICE)
@@ -254,10 +256,12 @@ def start_public_notice(case_ids: list[int], actor: User, now: datetime | None =
     villages = {case.jurisdiction_id for case in cases}
     if len(villages) != 1 or any(c.workflow != "subsidy" or c.state != "village_reviewed" for c in cases):
         raise ValidationFailed(INVALID_DATA, {"cases": NOT_READY_FOR_NOTICE})
+    for case in cases:
+        if (versions or {}).get(case.id) != case.version:
+            raise Conflict(CASE_STALE.format(number=case.number or case.id))
     notice = new_notice(cases[0].jurisdiction, actor, now)
     for case in cases:
-        seen = (versions or {}).get(case.id, case.version)
-        apply_transition(case, "start_notice", actor, seen, data={"notice_id": notice.id}, now=now)
+        apply_transition(case, "start_notice", actor, versions[case.id], data={"notice_id": notice.id}, now=now)
     return notice
 
 
@@ -277,9 +281,7 @@ def advance_ended_notices(now: datetime | None = None) -> int:
                ~sa.exists(objected))
         .order_by(Case.id)
     ))
-    for case in cases:
-        apply_transition(case, "end_notice", system, case.version, now=now)
-    return len(cases)
+    return each_on_its_own(cases, lambda case: apply_transition(case, "end_notice", system, case.version, now=now))
 
 
 def open_annual_reconfirmations(year: int, now: datetime | None = None) -> int:
@@ -294,9 +296,8 @@ def open_annual_reconfirmations(year: int, now: datetime | None = None) -> int:
                sa.or_(SubsidyEnrolment.reconfirmed_year.is_(None), SubsidyEnrolment.reconfirmed_year < year))
         .order_by(Case.id)
     ))
-    for case in cases:
-        apply_transition(case, "open_reconfirmation", system, case.version, data={"year": year}, now=now)
-    return len(cases)
+    return each_on_its_own(cases, lambda case: apply_transition(case, "open_reconfirmation", system, case.version,
+                                                                data={"year": year}, now=now))
 
 
 def end_scheduled_exits(now: datetime | None = None) -> int:
@@ -309,9 +310,7 @@ def end_scheduled_exits(now: datetime | None = None) -> int:
                SubsidyEnrolment.ends_on <= local_date(now))
         .order_by(Case.id)
     ))
-    for case in cases:
-        apply_transition(case, "end_enrolment", system, case.version, now=now)
-    return len(cases)
+    return each_on_its_own(cases, lambda case: apply_transition(case, "end_enrolment", system, case.version, now=now))
 
 
 # ----------------------------------------------------------------------------------------------- schemes
@@ -320,15 +319,8 @@ def list_schemes() -> list[SubsidyScheme]:
     return list(db.session.scalars(sa.select(SubsidyScheme).order_by(SubsidyScheme.id)))
 
 
-def yuan_to_fen(text: str) -> int:
-    """"1234.5" → 123450; raises ValueError(Text) for anything but a non-negative amount with ≤ 2 decimals."""
-    cleaned = str(text or "").replace(",", "").replace("，", "").strip().removeprefix("¥").removeprefix("￥")
-    if not re.fullmatch(r"\d{1,10}(\.\d{1,2})?", cleaned):
-        raise ValueError(NOT_AN_AMOUNT)
-    try:
-        return int(Decimal(cleaned) * 100)
-    except InvalidOperation:
-        raise ValueError(NOT_AN_AMOUNT) from None
+# An annual amount as an admin types it: yuan, at most 100 million.
+ANNUAL_AMOUNT = Field("annual_yuan", Text("每年金额（元）", "Amount per year (yuan)"), "money", max_value=10**10)
 
 
 def save_scheme(*, code: str, name: str, name_en: str | None, annual_yuan: str, frequency: str,
@@ -352,7 +344,7 @@ def save_scheme(*, code: str, name: str, name_en: str | None, annual_yuan: str, 
     if name_en and len(name_en) > 100:
         errors["name_en"] = TOO_LONG.format(n=100)
     try:
-        annual_fen = yuan_to_fen(annual_yuan)
+        annual_fen = ANNUAL_AMOUNT.clean(annual_yuan, local_date(now))
     except ValueError as exc:
         errors["annual_yuan"] = exc.args[0]
     if frequency not in FREQUENCIES:

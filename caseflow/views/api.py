@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db, limiter, transactional
 from caseflow.models import Attachment, Case, CaseEvent, Comment, Jurisdiction, User, mask_resident_id
+from caseflow.services import access
 from caseflow.services.access import readable_case
 from caseflow.services.attachments import (
     add_attachment, attachments_of, kind_label, open_attachment, readable_attachment,
@@ -231,10 +232,10 @@ def _case(case: Case, user: User) -> dict[str, Any]:
     """The full representation of ``case`` as ``user`` sees it now."""
     bounds = LightBounds.current()
     triggers = dict.fromkeys(step.trigger for step in available_steps(case, user))
+    # After handing a need-to-know case back, the caller no longer may read what it holds.
+    data = _masked(case.data, workflow_of(case)) if access.can_read(user, case) else {}
     return CaseSchema().dump(_case_summary(case, bounds, request_locale()) | {
-        "available_transitions": list(triggers),
-        "data": _masked(case.data, workflow_of(case)),
-    })
+        "available_transitions": list(triggers), "data": data})
 
 
 def _event(event: CaseEvent, workflow: Workflow) -> dict[str, Any]:
@@ -443,6 +444,8 @@ def fire_transition(case_id: int):
         case = readable_case(user, case_id, for_update=True)
         apply_transition(case, payload["trigger"], user, payload["version"], reason=payload["reason"],
                          data=payload["data"])
+        if workflow_of(case).need_to_know:  # the answer shows the case
+            record_read(case, user, "api:transition", utcnow())
         body = _case(case, user)
     return body
 
@@ -479,6 +482,8 @@ def assign(case_id: int):
         case = readable_case(user, case_id, for_update=True)
         assign_case(case, _assignee(payload["assignee"], user), user, payload["version"],
                     reason=payload["reason"])
+        if workflow_of(case).need_to_know and access.can_read(user, case):  # the answer shows the case
+            record_read(case, user, "api:assignment", utcnow())
         body = _case(case, user)
     return body
 

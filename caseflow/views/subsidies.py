@@ -21,7 +21,7 @@ from caseflow.models import Case, Payment, SubsidyEnrolment, SubsidyScheme, User
 from caseflow.services import access
 from caseflow.services import subsidies as service
 from caseflow.services import subsidy_payments as money
-from caseflow.services.errors import NotFound, ServiceError
+from caseflow.services.errors import NotFound, PermissionDenied, ServiceError
 from caseflow.views.template_helpers import tr
 
 bp = Blueprint("subsidies", __name__, url_prefix="/subsidies")
@@ -29,6 +29,28 @@ bp = Blueprint("subsidies", __name__, url_prefix="/subsidies")
 
 def _user() -> User:
     return current_user._get_current_object()
+
+
+# Database ids are signed 64-bit: a larger number cannot name a row (and would overflow the driver).
+_MAX_ID = 2**63 - 1
+
+
+def _db_id(value: Any) -> int | None:
+    """A form or query value as a row id, or None when it cannot be one (not digits, 0, ≥ 2**63): callers
+    treat None as "not found" or as a field error, never passing it to the database."""
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 1 <= number <= _MAX_ID else None
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An id in the path (``<int:batch_id>`` …) no row can have is simply not found."""
+    for name, value in (values or {}).items():
+        if name.endswith("_id") and _db_id(value) is None:
+            abort(404)
 
 
 def _flash_error(error: ServiceError) -> None:
@@ -77,13 +99,23 @@ def new_notice():
     if not current_user.has_role("clerk", "supervisor"):
         abort(403)
     user = _user()
-    village_id = request.values.get("village", type=int)
+    village_id = None
+    if request.values.get("village"):
+        village_id = _db_id(request.values["village"])
+        if village_id is None:
+            abort(404)
     errors: dict[str, Any] = {}
     chosen: set[int] = set()
     if request.method == "POST":
-        chosen = {int(v) for v in request.form.getlist("case_id") if v.isdigit()}
-        versions = {int(v.split(":")[0]): int(v.split(":")[1]) for v in request.form.getlist("version")
-                    if v.count(":") == 1 and all(p.isdigit() for p in v.split(":"))}
+        ids = [_db_id(v) for v in request.form.getlist("case_id")]
+        if None in ids:  # no case has that id
+            abort(404)
+        chosen = set(ids)
+        versions = {}
+        for value in request.form.getlist("version"):
+            case_id, _sep, version = value.partition(":")
+            if _db_id(case_id) is not None and version.isascii() and version.isdigit() and len(version) < 19:
+                versions[int(case_id)] = int(version)
         try:
             with transactional():
                 notice = service.start_public_notice(sorted(chosen), user, versions=versions)
@@ -141,13 +173,23 @@ def batches():
     if request.method == "POST":
         if not current_user.has_role("supervisor"):
             abort(403)
-        scheme = db.session.get(SubsidyScheme, values.get("scheme_id", type=int) or 0)
+        scheme_id = _db_id(values.get("scheme_id"))
+        scheme = db.session.get(SubsidyScheme, scheme_id) if scheme_id else None
+        held = money.townships_held(_user())
+        township = None
+        if len(held) > 1:  # with one township the batch is that township's
+            township = next((j for j in held if j.id == _db_id(values.get("township_id"))), None)
+            if township is None:
+                errors["township_id"] = _("Choose the township.")
         if scheme is None:
             errors["scheme_id"] = _("Choose a scheme.")
-        else:
+        if not errors:
             try:
                 with transactional():
-                    batch = money.create_payment_batch(scheme, values.get("period", ""), _user())
+                    batch = money.create_payment_batch(scheme, values.get("period", ""), _user(),
+                                                       township=township)
+            except PermissionDenied as error:
+                errors = {"": error.message}
             except ServiceError as error:
                 errors = error.by_field()
             else:
@@ -158,8 +200,9 @@ def batches():
     rows = [(b, money.batch_totals(b, money.visible_payments(user, b)))
             for b in db.session.scalars(money.visible_batches(user).limit(200))]
     schemes = service.list_schemes()
-    return render_template("subsidies/batches.html", rows=rows, schemes=schemes, values=values,
-                           errors=errors, frequencies=service.FREQUENCIES), (422 if errors else 200)
+    return render_template("subsidies/batches.html", rows=rows, schemes=schemes, values=values, errors=errors,
+                           frequencies=service.FREQUENCIES, townships=money.townships_held(user)), \
+        (422 if errors else 200)
 
 
 @bp.route("/batches/<int:batch_id>")
@@ -170,7 +213,10 @@ def batch(batch_id: int):
         row, payments = money.readable_batch(_user(), batch_id)
     except NotFound:
         abort(404)
-    return render_template("subsidies/batch.html", batch=row, payments=payments, totals=money.batch_totals(row, payments))
+    may_export = current_user.has_role("supervisor") and row.township_id in {
+        j.id for j in money.townships_held(_user())}
+    return render_template("subsidies/batch.html", batch=row, payments=payments,
+                           totals=money.batch_totals(row, payments), may_export=may_export)
 
 
 @bp.route("/batches/<int:batch_id>/export.xlsx")
@@ -183,6 +229,8 @@ def export_batch(batch_id: int):
         data = money.export_batch_xlsx(row, _user())
     except NotFound:
         abort(404)
+    except PermissionDenied:
+        abort(403)
     current_app.logger.info("bank file exported: batch %s by user %s", row.id, current_user.id)
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition":

@@ -76,6 +76,7 @@ def upgrade():
     op.create_table('payment_batch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('scheme_id', sa.Integer(), nullable=False),
+    sa.Column('township_id', sa.Integer(), nullable=False),
     sa.Column('period', sa.String(length=10), nullable=False),
     sa.Column('period_start', sa.Date(), nullable=False),
     sa.Column('period_end', sa.Date(), nullable=False),
@@ -84,8 +85,9 @@ def upgrade():
     sa.CheckConstraint('period_end > period_start', name=op.f('ck_payment_batch_period')),
     sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_payment_batch_created_by_id_user')),
     sa.ForeignKeyConstraint(['scheme_id'], ['subsidy_scheme.id'], name=op.f('fk_payment_batch_scheme_id_subsidy_scheme')),
+    sa.ForeignKeyConstraint(['township_id'], ['jurisdiction.id'], name=op.f('fk_payment_batch_township_id_jurisdiction')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_batch')),
-    sa.UniqueConstraint('scheme_id', 'period', name=op.f('uq_payment_batch_scheme_id_period'))
+    sa.UniqueConstraint('scheme_id', 'township_id', 'period', name=op.f('uq_payment_batch_scheme_id_township_id_period'))
     )
     op.create_table('payment',
     sa.Column('id', sa.Integer(), nullable=False),

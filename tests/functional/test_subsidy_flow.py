@@ -15,7 +15,7 @@ from caseflow.extensions import transactional
 from caseflow.models import Case, PublicNotice, PublicNoticeEntry
 from caseflow.services.cases import apply_transition
 from caseflow.services.deadlines import save_deadline_setting
-from caseflow.services.errors import Refused, ValidationFailed
+from caseflow.services.errors import Conflict, Refused, ValidationFailed
 from caseflow.services.subsidies import (
     advance_ended_notices, end_scheduled_exits, enrolment_of, open_annual_reconfirmations, start_public_notice,
 )
@@ -38,6 +38,11 @@ def step(case, trigger, who, now, office, reason=None, **data):
     with transactional():
         apply_transition(case, trigger, actor, case.version, reason=reason, data=data, now=now)
     return reload(case)
+
+
+def seen(*cases):
+    """The versions the start-notice page showed the cases at."""
+    return {case.id: case.version for case in cases}
 
 
 def reviewed(office, now, village=None, **person):
@@ -93,7 +98,7 @@ def test_one_notice_for_several_cases_of_a_village_each_moved_by_a_transition(of
     now = at("2026-11-02")
     first, second = reviewed(office, now), reviewed(office, now, name="李强")
     with transactional():
-        notice = start_public_notice([first.id, second.id], office["clerk"], now)
+        notice = start_public_notice([first.id, second.id], office["clerk"], now, versions=seen(first, second))
     first, second = reload(first), reload(second)
     assert first.state == second.state == "public_notice"
     assert first.events[-1].data["notice_id"] == second.events[-1].data["notice_id"] == notice.id
@@ -111,9 +116,27 @@ def test_a_notice_takes_cases_of_one_village_only_and_only_reviewed_ones(office,
     for ids in ([here.id, there.id], [here.id, fresh.id], []):
         with pytest.raises(ValidationFailed):
             with transactional():
-                start_public_notice(ids, office["clerk"], now)
+                start_public_notice(ids, office["clerk"], now, versions=seen(here, there, fresh))
     assert reload(here).state == "village_reviewed"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PublicNotice)) == 0
+
+
+def test_starting_a_notice_needs_the_version_each_case_was_seen_at(office, db):
+    now = at("2026-11-02")
+    first, second = reviewed(office, now), reviewed(office, now, name="李强")
+    for versions, named in ((None, first), ({first.id: first.version}, second),
+                            ({first.id: first.version, second.id: second.version - 1}, second)):
+        with pytest.raises(Conflict) as error:
+            with transactional():
+                start_public_notice([first.id, second.id], office["clerk"], now, versions=versions)
+        assert named.number in error.value.message.zh and named.number in error.value.message.en
+    # Nothing half-done: neither case moved, no notice, no event.
+    assert (reload(first).state, reload(second).state) == ("village_reviewed", "village_reviewed")
+    assert (reload(first).version, reload(second).version) == (first.version, second.version)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PublicNotice)) == 0
+    with transactional():
+        start_public_notice([first.id, second.id], office["clerk"], now, versions=seen(first, second))
+    assert reload(second).state == "public_notice"
 
 
 def test_a_single_case_can_start_its_own_notice_or_join_a_running_one(office, db):
@@ -136,7 +159,7 @@ def test_objection_repost_and_the_scheduler_ending_only_ended_objection_free_not
     start = at("2026-11-02")
     objected, quiet = reviewed(office, start), reviewed(office, start, name="李强")
     with transactional():
-        notice = start_public_notice([objected.id, quiet.id], office["clerk"], start)
+        notice = start_public_notice([objected.id, quiet.id], office["clerk"], start, versions=seen(objected, quiet))
     objected = step(objected, "object", "village1", at("2026-11-04"), office, objection="已有工作收入，不符合条件")
     entry = db.session.scalar(sa.select(PublicNoticeEntry).where(PublicNoticeEntry.case_id == objected.id))
     assert (entry.objector, entry.objection, objected.state) == (None, "已有工作收入，不符合条件", "objection_check")

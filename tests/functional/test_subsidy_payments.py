@@ -1,5 +1,6 @@
-"""Payment batches through the real services: who is paid for a period and how much, idempotence, results,
-re-payment after a failure (never doubling), totals that reconcile, and the bank file read back."""
+"""Payment batches through the real services: a batch per township, who is paid for a period and how much
+(also after an exit or a suspension), idempotence, results, re-payment after a failure (never doubling),
+totals that reconcile, and the bank file read back."""
 from __future__ import annotations
 
 import io
@@ -11,29 +12,50 @@ from openpyxl import load_workbook
 
 from caseflow.calendar import utcnow
 from caseflow.extensions import transactional
-from caseflow.models import Payment, PaymentAttempt, PaymentBatch
+from caseflow.extensions import db as _db
+from caseflow.models import Jurisdiction, Payment, PaymentAttempt, PaymentBatch
 from caseflow.services.audit import verify_chain
-from caseflow.services.errors import Conflict, PermissionDenied, ValidationFailed
-from caseflow.services.subsidies import enrolment_of, scheme_by_code
+from caseflow.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from caseflow.services.subsidies import end_scheduled_exits, enrolment_of, scheme_by_code
 from caseflow.services.subsidy_payments import (
-    batch_totals, create_payment_batch, export_batch_xlsx, mark_payment, repay_payment,
+    batch_totals, create_payment_batch, export_batch_xlsx, mark_payment, readable_batch, repay_payment,
+    visible_batches,
 )
-from tests.factories import subsidy_data
+from caseflow.services.users import save_jurisdiction
+from tests.factories import Office, make_user, subsidy_data
 from tests.functional.test_subsidy_flow import at, enrolled, step
 
 ACCOUNT = "6228480012345678901"
 
 
-def batch_of(office, code, period, who="supervisor"):
+def batch_of(office, code, period, who="supervisor", now="2026-11-20", township=None):
+    actor = who if not isinstance(who, str) else office[who]
     with transactional():
-        return create_payment_batch(scheme_by_code(code), period, office[who], at("2026-11-20"))
+        return create_payment_batch(scheme_by_code(code), period, actor, at(now), township=township)
+
+
+def in_other_village(office):
+    """The same office seen from 西村: cases opened and reviewed there by its village officer."""
+    return Office(office.township, office.other_village, office.village,
+                  office.users | {"village1": office["village2"]})
+
+
+def second_township(office):
+    """Township T2 (他镇) with its own village, officer, clerk and supervisor."""
+    with transactional():
+        township = _db.session.scalar(sa.select(Jurisdiction).where(Jurisdiction.code == "T2"))
+        village = save_jurisdiction(code="V3", name="南村", kind="village", parent_id=township.id)
+        users = {"village1": make_user("village3", ["village_officer"], [village]),
+                 "clerk": make_user("clerk_t2", ["clerk"], [township]),
+                 "supervisor": make_user("supervisor_t2", ["supervisor"], [township])}
+    return Office(township, village, village, users)
 
 
 def by_name(batch):
     return {p.enrolment.case.applicant.name: p for p in batch.payments}
 
 
-def test_a_batch_pays_each_enrolment_being_paid_for_its_eligible_months(office, db):
+def test_a_batch_pays_each_enrolment_for_its_eligible_months(office, db):
     enrolled(office, starts="2025-01-01", name="全年")
     enrolled(office, starts="2026-11-24", name="年中")  # only December counts in 2026
     suspended = enrolled(office, starts="2025-01-01", name="暂停")
@@ -49,9 +71,13 @@ def test_a_batch_pays_each_enrolment_being_paid_for_its_eligible_months(office, 
 
     batch = batch_of(office, "jiangfu", "2026")
     payments = by_name(batch)
-    assert set(payments) == {"全年", "年中", "年审中"}  # suspended and ended get nothing; other schemes apart
+    assert set(payments) == {"全年", "年中", "暂停", "年审中", "已退出"}  # other schemes apart
     assert (payments["全年"].months, payments["全年"].amount_fen) == (12, 96000)
     assert (payments["年中"].months, payments["年中"].amount_fen) == (1, 8000)
+    # Suspended on 15 October: January to October (1 October came before the suspension).
+    assert (payments["暂停"].months, payments["暂停"].amount_fen) == (10, 80000)
+    # Hukou moved out in October: paid to the end of the annual period the exit falls in.
+    assert (payments["已退出"].months, payments["已退出"].amount_fen) == (12, 96000)
     assert all(p.status == "pending" and len(p.attempts) == 1 for p in batch.payments)
     assert payments["全年"].attempts[0].bank_account == ACCOUNT
 
@@ -69,7 +95,7 @@ def test_childcare_quarters_are_pro_rated_and_stop_at_the_third_birthday(office)
     assert "早生" not in q3 and q3["新生"].amount_fen == 90000
 
 
-def test_a_batch_is_created_once_per_scheme_and_period(office, db):
+def test_a_batch_is_created_once_per_scheme_township_and_period(office, db):
     enrolled(office, starts="2025-01-01")
     first = batch_of(office, "jiangfu", "2026")
     again = batch_of(office, "jiangfu", "2026")
@@ -77,8 +103,110 @@ def test_a_batch_is_created_once_per_scheme_and_period(office, db):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
     with pytest.raises(sa.exc.IntegrityError):  # the database refuses a duplicate even past the service
         with transactional():
-            db.session.add(PaymentBatch(scheme_id=first.scheme_id, period="2026", period_start=date(2026, 1, 1),
-                                        period_end=date(2027, 1, 1), created_at=utcnow()))
+            db.session.add(PaymentBatch(scheme_id=first.scheme_id, township_id=office.township.id, period="2026",
+                                        period_start=date(2026, 1, 1), period_end=date(2027, 1, 1),
+                                        created_at=utcnow()))
+
+
+# ------------------------------------------------------------------------------------- one per township
+
+def test_a_batch_holds_every_village_of_the_township_whoever_of_its_supervisors_creates_it(office, db):
+    enrolled(office, starts="2025-01-01", name="东村人")
+    enrolled(in_other_village(office), starts="2025-01-01", name="西村人")
+    other = second_township(office)
+    enrolled(other, starts="2025-01-01", name="他镇人")
+    with transactional():
+        village_supervisor = make_user("supervisor_v1", ["supervisor"], [office.village])
+    # A supervisor of one village only cannot create the township's batch (it would leave 西村 unpaid).
+    with pytest.raises(PermissionDenied):
+        batch_of(office, "jiangfu", "2026", who=village_supervisor)
+    # The other township's batch for the same scheme and period, made first, takes nothing from this one
+    # and does not block it.
+    theirs = batch_of(other, "jiangfu", "2026")
+    assert (theirs.township_id, set(by_name(theirs))) == (other.township.id, {"他镇人"})
+    ours = batch_of(office, "jiangfu", "2026")
+    assert ours.id != theirs.id and ours.township_id == office.township.id
+    assert set(by_name(ours)) == {"东村人", "西村人"}
+
+
+def test_a_supervisor_of_several_townships_names_the_one_the_batch_is_for(office, db):
+    enrolled(office, starts="2025-01-01", name="东村人")
+    other = second_township(office)
+    with transactional():
+        both = make_user("supervisor_both", ["supervisor"], [office.township, other.township])
+    with pytest.raises(ValidationFailed) as error:
+        batch_of(office, "jiangfu", "2026", who=both)
+    assert "township_id" in error.value.fields
+    with pytest.raises(PermissionDenied):  # a township the supervisor does not hold
+        batch_of(office, "jiangfu", "2026", township=other.township)
+    batch = batch_of(office, "jiangfu", "2026", who=both, township=office.township)
+    assert batch.township_id == office.township.id and set(by_name(batch)) == {"东村人"}
+    assert batch_of(office, "jiangfu", "2026").id == batch.id  # the township's own supervisor finds it
+
+
+def test_overlapping_periods_are_checked_per_township(office, db):
+    other = second_township(office)
+    batch_of(office, "childcare", "2026Q4")
+    with transactional():
+        scheme_by_code("childcare").frequency = "monthly"
+    assert batch_of(other, "childcare", "2026-11").township_id == other.township.id
+    with pytest.raises(ValidationFailed):
+        batch_of(office, "childcare", "2026-11")
+
+
+def test_only_the_townships_staff_see_its_batches_and_village_staff_only_their_villages_payments(office, db):
+    enrolled(office, starts="2025-01-01", name="东村人")
+    enrolled(in_other_village(office), starts="2025-01-01", name="西村人")
+    batch = batch_of(office, "jiangfu", "2026")
+    with transactional():
+        village_clerk = make_user("clerk_v1", ["clerk"], [office.village])
+    for user in (office["outsider"], office["village1"]):
+        assert batch.id not in set(db.session.scalars(visible_batches(user).with_only_columns(PaymentBatch.id)))
+        with pytest.raises(NotFound):
+            readable_batch(user, batch.id)
+    _, payments = readable_batch(village_clerk, batch.id)
+    assert {p.enrolment.case.applicant.name for p in payments} == {"东村人"}
+    with transactional():
+        village_supervisor = make_user("supervisor_v1", ["supervisor"], [office.village])
+    with pytest.raises(PermissionDenied):  # a bank file of some villages only would be a partial instruction
+        export_batch_xlsx(batch, village_supervisor)
+    _, payments = readable_batch(office["auditor"], batch.id)
+    assert {p.enrolment.case.applicant.name for p in payments} == {"东村人", "西村人"}
+
+
+# --------------------------------------------------------------------------------- months already past
+
+def test_a_death_recorded_in_november_keeps_the_years_payment_when_the_batch_comes_after_the_end(office, db):
+    case = enrolled(office, starts="2025-01-01", name="已故")
+    step(case, "schedule_exit", "clerk", at("2026-11-10"), office, reason="本人死亡", exit_ground="death")
+    with transactional():
+        assert end_scheduled_exits(at("2027-01-02")) == 1  # the scheduler ends it on 2 January
+    assert enrolment_of(case).ends_on == date(2027, 1, 1)
+    payment = by_name(batch_of(office, "jiangfu", "2026", now="2027-01-05"))["已故"]
+    assert (payment.months, payment.amount_fen) == (12, 96000)
+    assert "已故" not in by_name(batch_of(office, "jiangfu", "2027", now="2027-01-05"))
+
+
+def test_a_child_who_turned_three_mid_quarter_is_paid_the_months_before_in_a_later_batch(office, db):
+    data = subsidy_data(scheme="childcare", child_name="小红", child_birth_date="2024-05-15")
+    case = enrolled(office, starts="2024-05-15", data=data, name="满三岁")
+    step(case, "schedule_exit", "clerk", at("2027-05-16"), office, reason="孩子满三周岁",
+         exit_ground="child_turned_three")
+    with transactional():
+        assert end_scheduled_exits(at("2027-05-17")) == 1
+    payment = by_name(batch_of(office, "childcare", "2027Q2", now="2027-07-03"))["满三岁"]
+    assert (payment.months, payment.amount_fen) == (2, 60000)  # April and May (1 May < 15 May)
+
+
+def test_suspended_months_are_not_paid_even_after_resuming(office, db):
+    case = enrolled(office, starts="2025-01-01", name="暂停")
+    case = step(case, "open_reconfirmation", "system", at("2026-12-20"), office, year=2027)
+    case = step(case, "suspend", "clerk", at("2026-12-28"), office, reason="年审未到")
+    step(case, "resume", "clerk", at("2027-02-10"), office, reason="已补办年审")
+    payments = by_name(batch_of(office, "jiangfu", "2026", now="2027-03-01"))
+    assert payments["暂停"].months == 12  # suspended on 28 December: December had begun before
+    payment = by_name(batch_of(office, "jiangfu", "2027", now="2027-03-01"))["暂停"]
+    assert (payment.months, payment.amount_fen) == (10, 80000)  # January and February not paid
 
 
 def test_a_wrong_or_overlapping_period_is_refused_with_a_message(office, db):
@@ -90,7 +218,7 @@ def test_a_wrong_or_overlapping_period_is_refused_with_a_message(office, db):
         scheme_by_code("childcare").frequency = "monthly"
     with pytest.raises(ValidationFailed) as overlap:
         batch_of(office, "childcare", "2026-11")
-    assert overlap.value.fields["period"].zh.startswith("该项目已有")
+    assert overlap.value.fields["period"].zh.startswith("该项目在本乡镇已有")
 
 
 def test_only_supervisors_create_batches_and_export(office):

@@ -91,8 +91,10 @@ def test_a_clerk_starts_one_notice_for_several_cases_and_prints_it(app, office, 
     assert form_fields(page)["case_id"] == []  # checkboxes, none ticked
     assert "张敏" in text_of(page) and "王芳" not in text_of(page)
 
+    form = form_fields(page)
+    assert set(form["version"]) == {f"{first.id}:{first.version}", f"{second.id}:{second.version}"}
     response = client.post("/subsidies/notices/new", data={"case_id": [str(first.id), str(second.id)],
-                                                           "version": [f"{first.id}:{first.version}"]})
+                                                           "version": form["version"]})
     assert response.status_code == 302
     notice = db.session.scalar(sa.select(PublicNotice))
     assert response.headers["Location"].endswith(f"/subsidies/notices/{notice.id}")
@@ -116,8 +118,28 @@ def test_mixing_villages_or_a_stale_case_is_refused_with_a_message(app, office, 
     assert response.status_code == 422 and "待公示" in text_of(response)
     response = client.post("/subsidies/notices/new", data={"case_id": [str(first.id)],
                                                            "version": [f"{first.id}:{first.version - 1}"]})
+    assert response.status_code == 422 and "已被他人修改" in text_of(response) and first.number in text_of(response)
+    # No version sent for a case: refused the same way, never taken as "whatever it is now".
+    response = client.post("/subsidies/notices/new", data={"case_id": [str(first.id)]})
     assert response.status_code == 422 and "已被他人修改" in text_of(response)
+    assert form_fields(response)["case_id"] == [str(first.id)]  # the choice is kept
     assert reload(first).state == "village_reviewed"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PublicNotice)) == 0
+
+
+@pytest.mark.parametrize("huge", ["99999999999999999999999", str(2**63), "0"])
+def test_ids_no_row_can_have_are_not_found_or_a_field_error(app, office, db, huge):
+    reviewed(office, at("2026-11-02"))
+    client = signed_in(app, "clerk")
+    assert client.post("/subsidies/notices/new", data={"case_id": [huge], "version": [f"{huge}:1"]}).status_code == 404
+    assert client.get(f"/subsidies/notices/new?village={huge}").status_code == 404
+    supervisor = signed_in(app, "supervisor")
+    response = supervisor.post("/subsidies/batches", data={"scheme_id": huge, "period": "2026"})
+    assert response.status_code == 422 and field_error(response, "scheme_id")
+    for url in (f"/subsidies/batches/{huge}", f"/subsidies/batches/{huge}/export.xlsx", f"/subsidies/notices/{huge}",
+                f"/subsidies/notices/{huge}/print"):
+        assert supervisor.get(url).status_code == 404, url
+    assert supervisor.post(f"/subsidies/payments/{huge}/result", data={"outcome": "paid"}).status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PublicNotice)) == 0
 
 
@@ -170,9 +192,11 @@ def test_clerks_record_results_but_neither_create_nor_export(app, office, db):
     assert client.post("/subsidies/batches", data={"scheme_id": batch.scheme_id, "period": "2027"}).status_code == 403
     assert client.get(f"/subsidies/batches/{batch.id}/export.xlsx").status_code == 403
     assert signed_in(app, "village1").get(f"/subsidies/batches/{batch.id}").status_code == 403
-    assert signed_in(app, "outsider").get(f"/subsidies/batches/{batch.id}").status_code == 200
-    outside = text_of(signed_in(app, "outsider").get(f"/subsidies/batches/{batch.id}"))
-    assert "张敏" not in outside and "¥960.00" not in outside  # neither the payment nor its amount in totals
+    # Another township's clerk neither sees the batch in the list nor opens it.
+    assert signed_in(app, "outsider").get(f"/subsidies/batches/{batch.id}").status_code == 404
+    outside = text_of(signed_in(app, "outsider").get("/subsidies/batches"))
+    assert "2026" not in outside and "¥960.00" not in outside
+    assert signed_in(app, "outsider").get(f"/subsidies/batches/{batch.id}/export.xlsx").status_code == 403
 
     response = client.post(f"/subsidies/payments/{payment.id}/result", data={"outcome": "failed", "reason": ""},
                            follow_redirects=True)
@@ -193,6 +217,43 @@ def test_clerks_record_results_but_neither_create_nor_export(app, office, db):
     assert "已发放的款项不能再发" in text_of(response)
     assert signed_in(app, "outsider").post(f"/subsidies/payments/{payment.id}/result",
                                            data={"outcome": "paid"}).status_code == 404
+
+
+def test_a_supervisor_of_two_townships_picks_one_and_one_of_villages_only_is_told_why_not(app, office, db):
+    from caseflow.models import Jurisdiction
+    from tests.factories import make_user
+    enrolled(office, starts="2025-01-01", name="张敏")
+    elsewhere = db.session.scalar(sa.select(Jurisdiction).where(Jurisdiction.code == "T2"))
+    with transactional():
+        make_user("supervisor_both", ["supervisor"], [office.township, elsewhere])
+        make_user("supervisor_v1", ["supervisor"], [office.village])
+    client = signed_in(app, "supervisor_both")
+    page = client.get("/subsidies/batches")
+    assert "township_id" in form_fields(page) and "他镇" in text_of(page)
+    jiangfu = scheme_by_code("jiangfu")
+    response = client.post("/subsidies/batches", data={"scheme_id": jiangfu.id, "period": "2026"})
+    assert response.status_code == 422 and field_error(response, "township_id") == "请选择乡镇。"
+    assert form_fields(response)["period"] == ["2026"]
+    huge = client.post("/subsidies/batches", data={"scheme_id": jiangfu.id, "period": "2026",
+                                                    "township_id": "99999999999999999999999"})
+    assert huge.status_code == 422 and field_error(huge, "township_id")
+    response = client.post("/subsidies/batches", data={"scheme_id": jiangfu.id, "period": "2026",
+                                                        "township_id": office.township.id})
+    assert response.status_code == 302
+    assert "张敏" in text_of(client.get(response.headers["Location"]))
+    assert "示例镇" in text_of(client.get("/subsidies/batches"))
+
+    village_only = signed_in(app, "supervisor_v1")
+    page = village_only.get("/subsidies/batches")
+    assert "period" not in form_fields(page) and "只有主管该乡镇" in text_of(page)
+    response = village_only.post("/subsidies/batches", data={"scheme_id": jiangfu.id, "period": "2027"})
+    assert response.status_code == 422 and "只有主管该乡镇" in text_of(response)
+    # The township's batch: readable by a supervisor of its village, but no bank file for them.
+    batch_id = db.session.scalar(sa.select(sa.func.max(Payment.batch_id)))
+    page = village_only.get(f"/subsidies/batches/{batch_id}")
+    assert page.status_code == 200 and "张敏" in text_of(page) and "export.xlsx" not in html_of(page)
+    assert village_only.get(f"/subsidies/batches/{batch_id}/export.xlsx").status_code == 403
+    assert "export.xlsx" in html_of(client.get(f"/subsidies/batches/{batch_id}"))
 
 
 def test_forms_need_the_csrf_token(csrf_app, office):

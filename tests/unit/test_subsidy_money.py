@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from caseflow.services.subsidy_payments import amount_for, eligible_months, period_bounds
-from caseflow.services.subsidies import childcare_window, next_period_start, yuan_to_fen
+from caseflow.services.subsidies import ANNUAL_AMOUNT, childcare_window, next_period_start
 from caseflow.workflows.subsidy import third_birthday
 
 
@@ -37,6 +37,18 @@ def test_a_month_counts_when_the_enrolment_covers_its_first_day():
     assert eligible_months(date(2026, 1, 1), date(2026, 11, 1), *q4) == 1
     assert eligible_months(date(2026, 1, 1), date(2026, 10, 1), *q4) == 0
     assert eligible_months(None, None, *q4) == 0
+
+
+def test_a_month_whose_first_day_falls_in_a_suspension_is_not_paid():
+    year = (date(2026, 1, 1), date(2027, 1, 1))
+    start = date(2025, 1, 1)
+    assert eligible_months(start, None, *year, suspended=((date(2026, 10, 15), None),)) == 10
+    assert eligible_months(start, None, *year, suspended=((date(2026, 10, 1), None),)) == 9
+    # Suspended 15 March, resumed 10 June: April, May and June are not paid (no arrears).
+    assert eligible_months(start, None, *year, suspended=((date(2026, 3, 15), date(2026, 6, 10)),)) == 9
+    assert eligible_months(start, None, *year, suspended=((date(2026, 2, 1), date(2026, 3, 1)),
+                                                          (date(2026, 11, 5), None))) == 10
+    assert eligible_months(start, date(2026, 12, 1), *year, suspended=((date(2026, 12, 5), None),)) == 11
 
 
 def test_a_child_is_paid_exactly_36_months_whatever_the_birth_day():
@@ -84,10 +96,10 @@ def test_next_payment_period_start():
 @pytest.mark.parametrize("typed, fen", [("960", 96000), ("8400.00", 840000), ("1,234.5", 123450), ("0.01", 1),
                                         ("￥3600", 360000)])
 def test_yuan_typed_to_fen(typed, fen):
-    assert yuan_to_fen(typed) == fen
+    assert ANNUAL_AMOUNT.clean(typed, date(2026, 11, 24)) == fen
 
 
-@pytest.mark.parametrize("typed", ["", "-1", "1.234", "abc", "1e3", "12345678901"])
+@pytest.mark.parametrize("typed", ["", "-1", "1.234", "abc", "1e3", "123456789.01"])
 def test_bad_amounts_are_refused(typed):
     with pytest.raises(ValueError):
-        yuan_to_fen(typed)
+        ANNUAL_AMOUNT.clean(typed, date(2026, 11, 24))
