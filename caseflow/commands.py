@@ -75,25 +75,32 @@ def jobs_group() -> None:
 
 @jobs_group.command("list")
 def jobs_list_command() -> None:
+    """Each job: schedule, description, and its last recorded run."""
     from caseflow.jobs import JOBS
+    from caseflow.models import JobRun
 
     for job in JOBS.values():
-        click.echo(f"{job.name:32} {job.schedule_text:28} {job.description}")
+        last = db.session.scalar(sa.select(JobRun).where(JobRun.job == job.name)
+                                 .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1))
+        last_text = (f"last: {last.started_at:%Y-%m-%d %H:%M}Z {last.trigger} {last.outcome}" if last
+                     else "last: never")
+        click.echo(f"{job.name:32} {job.schedule_text:28} {job.description} ({last_text})")
 
 
 @jobs_group.command("run")
 @click.argument("name")
 @click.option("--now", "now_text", help="Run as if the clock said this ISO time (default: now, UTC).")
 def jobs_run_command(name: str, now_text: str | None) -> None:
-    """Run one job now, optionally with a given clock (for recovery and tests)."""
-    from caseflow.jobs import JOBS
+    """Run one job now, optionally with a given clock (for recovery and tests). It runs even when the
+    scheduler already ran the current slot, and is recorded as a manual JobRun (no slot)."""
+    from caseflow.jobs import JOBS, run_recorded
 
     if name not in JOBS:
         raise click.ClickException(f"No job named {name!r}; see `caseflow jobs list`.")
     now = datetime.fromisoformat(now_text) if now_text else datetime.now(timezone.utc)
     if now.tzinfo is None:
         raise click.ClickException("--now needs a time zone, e.g. 2026-11-23T08:30:00+08:00")
-    click.echo(JOBS[name].run(now))
+    click.echo(run_recorded(JOBS[name], now, trigger="manual"))
 
 
 def register(app: Flask) -> None:

@@ -54,7 +54,28 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_MAX_ATTACHMENT_BYTES": max_attachment,
         # The whole request may carry the file plus the multipart envelope and form fields.
         "MAX_CONTENT_LENGTH": max_attachment + 1024 * 1024,
+        # Email (services/outbox.py). No SMTP host: development, each message is written as an .eml file
+        # under CASEFLOW_OUTBOX_DIR (default <instance>/outbox). Credentials come from the environment only.
+        "CASEFLOW_SMTP_HOST": _env("SMTP_HOST") or None,
+        "CASEFLOW_SMTP_PORT": int(_env("SMTP_PORT", "25")),
+        "CASEFLOW_SMTP_TLS": _smtp_tls(_env("SMTP_TLS", "none")),
+        "CASEFLOW_SMTP_USERNAME": _env("SMTP_USERNAME") or None,
+        "CASEFLOW_SMTP_PASSWORD": _env("SMTP_PASSWORD") or None,
+        "CASEFLOW_SMTP_TIMEOUT": float(_env("SMTP_TIMEOUT", "30")),
+        "CASEFLOW_MAIL_FROM": _env("MAIL_FROM", "caseflow@localhost"),
+        "CASEFLOW_OUTBOX_DIR": _env("OUTBOX_DIR"),
     }
+
+
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
+
+
+def _smtp_tls(value: str) -> str:
+    """A typo here would send mail in clear text or not at all: refuse to start instead."""
+    mode = value.strip().lower()
+    if mode not in SMTP_TLS_MODES:
+        raise ValueError(f"CASEFLOW_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}, not {value!r}")
+    return mode
 
 
 def _instance_secret_key(instance: Path) -> str:

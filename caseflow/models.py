@@ -576,3 +576,65 @@ class FeeInstalment(db.Model):
     amount_fen: Mapped[int]
 
     __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="positive"),)
+
+
+class OutboxMessage(db.Model):
+    """One email to send, written in the same transaction as what caused it (see services/outbox.py).
+
+    ``key`` is the effect's idempotency key ("digest:2026-11-24:user:7"): queuing the same effect twice
+    leaves one row. ``message_id`` is fixed at queue time, so a copy resent after a crash mid-send carries
+    the same Message-ID and a mail client or the recipient can recognise it.
+    Status: pending → sending (claimed by one deliverer) → sent | failed_permanently; a failed attempt
+    goes back to pending with a later ``next_attempt_at``.
+    """
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    to_address: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(500))
+    text_body: Mapped[str] = mapped_column(sa.Text)
+    html_body: Mapped[str | None] = mapped_column(sa.Text)
+    # [{"filename", "content_type", "base64"}]: small files only (a monthly report's XLSX).
+    attachments: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list)
+    message_id: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(24), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('pending', 'sending', 'sent', 'failed_permanently')", name="status"),
+        # The delivery query: due pending messages, and stale claims, by status then time.
+        sa.Index("ix_outbox_message_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+
+class JobRun(db.Model):
+    """One run of a scheduler job. A scheduled run is keyed by its cron slot: the unique (job,
+    scheduled_for) is claimed in its own transaction before the job starts, so no slot runs twice, whichever
+    process gets there first. Runs by hand (``caseflow jobs run``) and runs at leader start have no slot."""
+
+    __tablename__ = "job_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(sa.String(64))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the cron slot; None off-schedule
+    clock: Mapped[datetime] = mapped_column(UTCDateTime)  # the `now` the job ran with
+    trigger: Mapped[str] = mapped_column(sa.String(16))  # scheduled | makeup | manual | start
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(sa.String(16), default="running")  # running | ok | failed
+    summary: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        sa.UniqueConstraint("job", "scheduled_for"),
+        sa.CheckConstraint("trigger in ('scheduled', 'makeup', 'manual', 'start')", name="trigger"),
+        sa.CheckConstraint("outcome in ('running', 'ok', 'failed')", name="outcome"),
+        sa.Index("ix_job_run_started_at", "started_at"),
+    )

@@ -18,8 +18,27 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table('job_run',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job', sa.String(length=64), nullable=False),
+    sa.Column('scheduled_for', caseflow.models.UTCDateTime(), nullable=True),
+    sa.Column('clock', caseflow.models.UTCDateTime(), nullable=False),
+    sa.Column('trigger', sa.String(length=16), nullable=False),
+    sa.Column('started_at', caseflow.models.UTCDateTime(), nullable=False),
+    sa.Column('finished_at', caseflow.models.UTCDateTime(), nullable=True),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.CheckConstraint("trigger in ('scheduled', 'makeup', 'manual', 'start')", name=op.f('ck_job_run_trigger')),
+    sa.CheckConstraint("outcome in ('running', 'ok', 'failed')", name=op.f('ck_job_run_outcome')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_job_run')),
+    sa.UniqueConstraint('job', 'scheduled_for', name=op.f('uq_job_run_job_scheduled_for'))
+    )
+    with op.batch_alter_table('job_run', schema=None) as batch_op:
+        batch_op.create_index('ix_job_run_started_at', ['started_at'], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('job_run', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_run_started_at')
+
+    op.drop_table('job_run')
