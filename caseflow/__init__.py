@@ -108,6 +108,9 @@ def configure_views(app: Flask) -> None:
     from caseflow.views import fees
 
     app.register_blueprint(fees.bp)
+    from caseflow.views import reminders
+
+    app.register_blueprint(reminders.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
 
 

@@ -19,6 +19,7 @@ from caseflow.extensions import db, transactional
 from caseflow.services.deadlines import recompute_open_deadlines
 from caseflow.services.fees import accrue_late_charges
 from caseflow.services.outbox import deliver_outbox
+from caseflow.services.reminders import scan_deadlines
 from caseflow.services.retention import purge_expired_procedure_details
 from caseflow.services.subsidies import advance_ended_notices, end_scheduled_exits, open_annual_reconfirmations
 
@@ -165,6 +166,11 @@ def update_late_charges(now: datetime) -> str:
     return f"{accrue_late_charges(now)} fee account(s) brought up to date"
 
 
+def scan_deadlines_job(now: datetime) -> str:
+    """Cases turning yellow or red remind their assignee (and, when red, the supervisors over them)."""
+    return f"{scan_deadlines(now)} reminder(s) raised"
+
+
 JOBS = {
     job.name: job
     for job in (
@@ -185,5 +191,7 @@ JOBS = {
         # Commits each message's claim and outcome itself: an email the server accepted cannot be unsent.
         Job("deliver_outbox", "Send queued email over SMTP (or write .eml files in development)",
             {"minute": "*/5"}, deliver_outbox, own_transactions=True, at_start=True),
+        Job("scan_deadlines", "Remind assignees (and supervisors, when red) of cases turning yellow or red",
+            {"minute": "*/10"}, scan_deadlines_job),
     )
 }

@@ -638,3 +638,29 @@ class JobRun(db.Model):
         sa.CheckConstraint("outcome in ('running', 'ok', 'failed')", name="outcome"),
         sa.Index("ix_job_run_started_at", "started_at"),
     )
+
+
+class Reminder(db.Model):
+    """A notification to one user that a case turned yellow or red (see services/reminders.py).
+
+    Unique per recipient, case, kind and deadline: the scan raises each reminder once; a new deadline (the
+    case moved on, or it was recomputed) is a new reminder.
+    """
+
+    __tablename__ = "reminder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))  # yellow | red
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "case_id", "kind", "due_at"),
+        sa.CheckConstraint("kind in ('yellow', 'red')", name="kind"),
+        sa.Index("ix_reminder_user_read", "user_id", "read_at"),
+    )

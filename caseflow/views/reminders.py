@@ -1,0 +1,56 @@
+"""The notification list: deadline reminders raised by the scheduler's deadline scan, and marking them read."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from caseflow.extensions import transactional
+from caseflow.models import User
+from caseflow.services import access, reminders
+from caseflow.services.deadlines import LightBounds
+from caseflow.services.errors import NotFound
+
+bp = Blueprint("reminders", __name__)
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+@bp.app_template_global()
+def unread_reminders() -> int:
+    """The header badge: the signed-in case reader's unread reminders (0 for anyone else)."""
+    if not current_user.is_authenticated or not access.can_read_cases(current_user):
+        return 0
+    return reminders.unread_count(_user())
+
+
+@bp.route("/reminders")
+@login_required
+def index():
+    """The user's reminders, unread first, newest first."""
+    if not access.can_read_cases(_user()):
+        abort(403)
+    return render_template("reminders/index.html", reminders=reminders.reminders_for(_user()),
+                           bounds=LightBounds.current())
+
+
+@bp.route("/reminders/<int:reminder_id>/read", methods=["POST"])
+@login_required
+def mark_read(reminder_id: int):
+    try:
+        with transactional():
+            reminders.mark_read(_user(), reminder_id)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("reminders.index"))
+
+
+@bp.route("/reminders/read-all", methods=["POST"])
+@login_required
+def mark_all_read():
+    with transactional():
+        count = reminders.mark_all_read(_user())
+    flash(_("%(count)d reminder(s) marked as read.", count=count), "success")
+    return redirect(url_for("reminders.index"))
