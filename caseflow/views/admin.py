@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from caseflow.calendar import local_date, package_has_year, utcnow
@@ -21,6 +21,7 @@ from caseflow.services.deadlines import (
 from caseflow.services.errors import ServiceError
 from caseflow.services.office_calendar import add_override, list_overrides, remove_override
 from caseflow.services.users import SYSTEM_USERNAME, list_townships, list_users, save_jurisdiction, save_user
+from caseflow.views.auth import admin_required
 from caseflow.views.template_helpers import current_locale, tr
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import NOT_A_DATE, DeadlineRule, Workflow
@@ -29,10 +30,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.before_request
-@login_required
-def require_admin():
-    if not current_user.has_role("admin"):
-        abort(403)
+@admin_required
+def require_admin() -> None:
+    """Every page of this blueprint is for administrators."""
 
 
 def _actor() -> User:

@@ -1,6 +1,8 @@
 """Signing in and out, the UI language, and the site-wide error pages."""
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -26,6 +28,16 @@ def safe_next(target: str | None, default: str) -> str:
         return default
     parts = urlsplit(target)
     return default if parts.scheme or parts.netloc else target
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """For administration pages: signed in (else the login page) and an administrator (else 403)."""
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.has_role("admin"):
+            abort(403)
+        return view(*args, **kwargs)
+    return login_required(guarded)
 
 
 def sign_in_rate_limit() -> str:

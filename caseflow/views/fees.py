@@ -17,6 +17,7 @@ from caseflow.services import access, fees
 from caseflow.services.audit import record_read
 from caseflow.services.cases import workflow_of
 from caseflow.services.errors import NotFound, PermissionDenied, ServiceError
+from caseflow.views.auth import admin_required
 from caseflow.workflows.fee_case import PAYABLE
 
 bp = Blueprint("fees", __name__)
@@ -88,24 +89,17 @@ def payment(case_id: int):
 
 # ------------------------------------------------------------------------------------------ fee types
 
-def _require_admin() -> None:
-    if not current_user.has_role("admin"):
-        abort(403)
-
-
 @bp.route("/admin/fee-types")
-@login_required
+@admin_required
 def fee_types():
-    _require_admin()
     return render_template("fees/fee_types.html", fee_types=fees.list_fee_types())
 
 
 @bp.route("/admin/fee-types/new", methods=["GET", "POST"], defaults={"fee_type_id": None})
 @bp.route("/admin/fee-types/<int:fee_type_id>", methods=["GET", "POST"])
-@login_required
+@admin_required
 def fee_type_form(fee_type_id: int | None):
     """Add or edit a fee type. 社会抚养费 and its variants are refused (abolished in 2021)."""
-    _require_admin()
     fee_type = db.session.get(FeeType, fee_type_id) if fee_type_id else None
     if fee_type_id and fee_type is None:
         abort(404)
@@ -137,9 +131,8 @@ def fee_type_form(fee_type_id: int | None):
 
 
 @bp.route("/admin/fee-types/<int:fee_type_id>/deactivate", methods=["POST"])
-@login_required
+@admin_required
 def deactivate_fee_type(fee_type_id: int):
-    _require_admin()
     try:
         with transactional():
             fee_type = fees.deactivate_fee_type(_user(), fee_type_id)

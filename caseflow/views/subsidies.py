@@ -22,6 +22,7 @@ from caseflow.services import access
 from caseflow.services import subsidies as service
 from caseflow.services import subsidy_payments as money
 from caseflow.services.errors import NotFound, PermissionDenied, ServiceError
+from caseflow.views.auth import admin_required
 from caseflow.views.template_helpers import tr
 
 bp = Blueprint("subsidies", __name__, url_prefix="/subsidies")
@@ -277,15 +278,9 @@ def repay_payment(payment_id: int):
 
 # -------------------------------------------------------------------------------------------- schemes
 
-def _require_admin() -> None:
-    if not current_user.has_role("admin"):
-        abort(403)
-
-
 @bp.route("/schemes")
-@login_required
+@admin_required
 def schemes():
-    _require_admin()
     return render_template("subsidies/schemes.html", schemes=service.list_schemes(),
                            frequencies=service.FREQUENCIES)
 
@@ -301,9 +296,8 @@ def _scheme_values(scheme: SubsidyScheme | None) -> MultiDict:
 
 @bp.route("/schemes/new", methods=["GET", "POST"])
 @bp.route("/schemes/<int:scheme_id>", methods=["GET", "POST"])
-@login_required
+@admin_required
 def scheme_form(scheme_id: int | None = None):
-    _require_admin()
     scheme = db.get_or_404(SubsidyScheme, scheme_id) if scheme_id is not None else None
     values = request.form if request.method == "POST" else _scheme_values(scheme)
     errors: dict[str, Any] = {}
@@ -325,9 +319,8 @@ def scheme_form(scheme_id: int | None = None):
 
 
 @bp.route("/schemes/<int:scheme_id>/deactivate", methods=["POST"])
-@login_required
+@admin_required
 def deactivate_scheme(scheme_id: int):
-    _require_admin()
     scheme = db.get_or_404(SubsidyScheme, scheme_id)
     values = _scheme_values(scheme)
     with transactional():
