@@ -64,6 +64,11 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_SMTP_TIMEOUT": float(_env("SMTP_TIMEOUT", "30")),
         "CASEFLOW_MAIL_FROM": _env("MAIL_FROM", "caseflow@localhost"),
         "CASEFLOW_OUTBOX_DIR": _env("OUTBOX_DIR"),
+        # Links in emails point here (the address users open caseflow at).
+        "CASEFLOW_BASE_URL": (_env("BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        # The monthly meeting (每月例会) is on this working day of the month; the report on the month
+        # before is generated and emailed to supervisors that morning.
+        "CASEFLOW_MEETING_WORKING_DAY": int(_env("MEETING_WORKING_DAY", "1")),
     }
 
 

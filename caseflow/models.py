@@ -78,6 +78,8 @@ class User(UserMixin, db.Model):
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh")
     active: Mapped[bool] = mapped_column(default=True)
     is_demo: Mapped[bool] = mapped_column(default=False, index=True)
+    # The daily reminder email (services/digests.py); each user can turn it off on their profile page.
+    daily_digest: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -179,6 +181,8 @@ class Case(db.Model):
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     # When retention removed the sensitive details of a closed case (its statistical record stays).
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Steps finished after their legal deadline: the monthly report's on-time rate counts cases with none.
+    late_steps: Mapped[int] = mapped_column(default=0, server_default="0")
 
     jurisdiction: Mapped[Jurisdiction] = relationship()
     applicant: Mapped[Person] = relationship()
@@ -664,3 +668,27 @@ class Reminder(db.Model):
         sa.CheckConstraint("kind in ('yellow', 'red')", name="kind"),
         sa.Index("ix_reminder_user_read", "user_id", "read_at"),
     )
+
+
+class Report(db.Model):
+    """The monthly meeting report (每月例会) of one township for one month, as generated.
+
+    ``data`` holds every figure (see services/reports.py); a report generated again on demand replaces
+    them. ``emailed_at`` is set once the report went to the township's supervisors, so the scheduler sends
+    it once however often the job runs.
+    """
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdiction.id"))
+    month: Mapped[str] = mapped_column(sa.String(7))  # "2026-10", office local time
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    generated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    township: Mapped[Jurisdiction] = relationship()
+    generated_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("township_id", "month"),)

@@ -200,6 +200,8 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
 
 def _enter_state(case: Case, workflow: Workflow, now: datetime) -> None:
     """Bookkeeping on entering a state: clock pauses, closing, and the new deadlines."""
+    if case.due_at is not None and now > case.due_at:  # leaving a state after its legal deadline
+        case.late_steps += 1
     if case.paused_since is not None:
         case.paused_seconds += int((now - case.paused_since).total_seconds())
         case.paused_since = None

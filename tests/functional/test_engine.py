@@ -115,6 +115,16 @@ def test_deadlines_follow_the_state_and_the_clock_stops_while_waiting_for_docume
     assert case.closed_at is not None and case.outcome == "registered" and case.due_at is None
 
 
+def test_a_step_taken_after_its_legal_deadline_is_counted_late(db, office):
+    case = make_case(office, now=at(2026, 11, 2))  # Mon: 5 working days, due at the end of Mon 9 Nov
+    advance(case, ["accept"], office, now=at(2026, 11, 9, 23))  # in time, on the last day
+    assert case.late_steps == 0
+    advance(case, ["verify"], office, now=at(2026, 11, 16))  # accepted: 3 working days, due Thu 12 Nov
+    assert case.late_steps == 1
+    advance(case, ["register"], office, now=at(2026, 11, 17))  # verifying: 15 working days, in time
+    assert reload(case).late_steps == 1
+
+
 def test_calendar_override_recomputes_open_deadlines(db, office):
     case = make_case(office, now=at(2026, 11, 23))
     closed = make_case(office, now=at(2026, 11, 23))
