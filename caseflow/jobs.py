@@ -17,6 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 from caseflow.calendar import LOCAL_TZ, local_date, utcnow
 from caseflow.extensions import db, transactional
 from caseflow.services.deadlines import recompute_open_deadlines
+from caseflow.services.digests import send_daily_digests
 from caseflow.services.fees import accrue_late_charges
 from caseflow.services.outbox import deliver_outbox
 from caseflow.services.reminders import scan_deadlines
@@ -193,5 +194,7 @@ JOBS = {
             {"minute": "*/5"}, deliver_outbox, own_transactions=True, at_start=True),
         Job("scan_deadlines", "Remind assignees (and supervisors, when red) of cases turning yellow or red",
             {"minute": "*/10"}, scan_deadlines_job),
+        Job("daily_digest", "Queue each user's reminder email at 08:30 on working days",
+            {"hour": "8", "minute": "30"}, send_daily_digests),
     )
 }

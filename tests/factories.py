@@ -49,7 +49,7 @@ class Office:
 def make_user(username: str, roles: list[str], places: list[Jurisdiction], **extra: Any) -> User:
     return save_user(username=username, display_name=username.title(), roles=roles,
                      jurisdiction_ids=[p.id for p in places], password=PASSWORD,
-                     email=f"{username}@example.test", **extra)
+                     **({"email": f"{username}@example.test"} | extra))
 
 
 def make_office() -> Office:

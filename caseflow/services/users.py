@@ -159,6 +159,12 @@ def set_locale(user: User, locale: str) -> None:
     db.session.flush()
 
 
+def set_daily_digest(user: User, wanted: bool) -> None:
+    """Turn ``user``'s daily reminder email on or off (their own choice; see services/digests.py)."""
+    user.daily_digest = bool(wanted)
+    db.session.flush()
+
+
 @lru_cache(maxsize=4)
 def _decoy_hash(method: str) -> str:
     return generate_password_hash(secrets.token_hex(16), method=method)

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required, login_user
 from caseflow.extensions import limiter, transactional
 from caseflow.models import User
 from caseflow.services.errors import ServiceError
-from caseflow.services.users import change_password
+from caseflow.services.users import change_password, set_daily_digest
 from caseflow.views.auth import remember_language, sign_in_rate_limit
 from caseflow.views.template_helpers import tr
 
@@ -43,6 +43,22 @@ def index():
             return redirect(url_for(".index"))
     # Password fields are never filled in again, not even after an error.
     return render_template("profile/index.html", user=_user(), errors=errors), (422 if errors else 200)
+
+
+@bp.route("/email", methods=["POST"])
+@login_required
+def email():
+    """The daily reminder email on or off. Only "on" or "off" is accepted: a form that lost its value
+    must not quietly unsubscribe anyone."""
+    choice = request.form.get("daily_digest", "")
+    if choice not in ("on", "off"):
+        flash(_("Choose whether to receive the daily reminder email."), "error")
+        return redirect(url_for(".index"))
+    with transactional():
+        set_daily_digest(_user(), choice == "on")
+    flash(_("Daily reminder email turned on.") if choice == "on" else _("Daily reminder email turned off."),
+          "success")
+    return redirect(url_for(".index"))
 
 
 @bp.route("/language", methods=["POST"])

@@ -1,4 +1,4 @@
-"""Fixtures of the attachment and comment tests."""
+"""Fixtures of the functional tests: attachment store, a need-to-know workflow, a real SMTP server."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,6 +8,7 @@ import pytest
 
 from caseflow import workflows
 from caseflow.workflows import birth_registration
+from tests.functional.smtp_support import MAIL_FROM, SmtpServer, free_port
 
 
 @pytest.fixture
@@ -30,3 +31,22 @@ def need_to_know(monkeypatch):
     monkeypatch.setitem(workflows._BY_KEY, (workflow.name, workflow.version), workflow)
     monkeypatch.setitem(workflows._LATEST, workflow.name, workflow)
     return workflow
+
+
+@pytest.fixture
+def smtp(app, monkeypatch):
+    """An SMTP server on a free local port, configured as the app's relay; not started yet."""
+    server = SmtpServer(free_port())
+    monkeypatch.setitem(app.config, "CASEFLOW_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "CASEFLOW_SMTP_PORT", server.port)
+    monkeypatch.setitem(app.config, "CASEFLOW_SMTP_TLS", "none")
+    monkeypatch.setitem(app.config, "CASEFLOW_SMTP_TIMEOUT", 5.0)
+    monkeypatch.setitem(app.config, "CASEFLOW_MAIL_FROM", MAIL_FROM)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_up(smtp):
+    smtp.start()
+    return smtp

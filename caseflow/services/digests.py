@@ -1,0 +1,161 @@
+"""The daily reminder email (每日提醒): one email per user who has something to act on.
+
+At 08:30 on each working day of the office calendar the scheduler composes, for every active clerk and
+supervisor with an email address who has not turned it off on their profile:
+
+- *overdue*: open cases assigned to them whose legal deadline has passed;
+- *due today*: their cases whose deadline falls before the end of today;
+- *due soon*: their cases due after today and at most 2 working days from now;
+- *new unassigned*: cases nobody has taken yet, in their jurisdiction, opened since the previous working
+  day's digest (Monday's covers Friday morning onwards);
+- and, for supervisors, *team red*: overdue cases of their jurisdiction held by someone else or nobody.
+
+Only cases the user may read are listed (``access.visible_cases``), and the email names no applicant of a
+need-to-know case: email leaves the office's systems, and the receipt number is enough to find the case.
+Each message goes through the outbox under the key ``digest:<local date>:user:<id>``, so however often the
+job runs in a day, each user gets that day's email once; on a day the office is closed nothing is queued.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
+
+from caseflow.calendar import OfficeCalendar, end_of_local_day, local_date, to_local
+from caseflow.extensions import db
+from caseflow.models import Case, User, UserRole
+from caseflow.services import access
+from caseflow.services.deadlines import load_calendar
+from caseflow.services.outbox import queue_email
+
+# A section lists at most this many cases and then says how many more there are (the queue has them all).
+SECTION_LIMIT = 30
+
+
+# Called at render time, inside the recipient's locale.
+SECTION_TITLES = {
+    "overdue": lambda: _("Overdue"),
+    "due_today": lambda: _("Due today"),
+    "due_soon": lambda: _("Due within 2 working days"),
+    "new_unassigned": lambda: _("New and not yet assigned"),
+    "team_red": lambda: _("Overdue in your team"),
+}
+
+
+@dataclass
+class Section:
+    """One list of the email: its cases (at most SECTION_LIMIT) and how many there are in all."""
+
+    name: str
+    cases: list[Case] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.cases)
+
+
+@dataclass
+class Digest:
+    user: User
+    day: datetime
+    sections: list[Section]
+
+    @property
+    def is_empty(self) -> bool:
+        return all(section.total == 0 for section in self.sections)
+
+
+def previous_digest_time(now: datetime, calendar: OfficeCalendar) -> datetime:
+    """The same time of day on the previous working day: where "new since the last email" starts."""
+    day = local_date(now) - timedelta(days=1)
+    while not calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return to_local(now).replace(year=day.year, month=day.month, day=day.day)
+
+
+def _section(name: str, query: sa.Select) -> Section:
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    cases = list(db.session.scalars(
+        query.options(selectinload(Case.applicant), selectinload(Case.jurisdiction),
+                      selectinload(Case.assignee)).limit(SECTION_LIMIT))) if total else []
+    return Section(name, cases, total)
+
+
+def compose_digest(user: User, now: datetime, calendar: OfficeCalendar) -> Digest:
+    """What ``user``'s email for the day of ``now`` would list (possibly nothing)."""
+    visible = access.visible_cases(user).where(Case.closed_at.is_(None))
+    mine = visible.where(Case.assignee_id == user.id)
+    end_of_today = end_of_local_day(local_date(now))
+    soon = calendar.add_working_days(now, 2).at
+    by_deadline = (Case.due_at, Case.id)
+    sections = [
+        _section("overdue", mine.where(Case.due_at < now).order_by(*by_deadline)),
+        _section("due_today", mine.where(Case.due_at >= now, Case.due_at <= end_of_today).order_by(*by_deadline)),
+        _section("due_soon", mine.where(Case.due_at > end_of_today, Case.due_at <= soon).order_by(*by_deadline)),
+    ]
+    if user.has_role(*access.HANDLER_ROLES):
+        since = previous_digest_time(now, calendar)
+        sections.append(_section("new_unassigned", visible.where(
+            Case.assignee_id.is_(None), Case.opened_at >= since, Case.opened_at < now)
+            .order_by(Case.opened_at, Case.id)))
+    if user.has_role("supervisor"):
+        sections.append(_section("team_red", visible.where(
+            Case.due_at < now, sa.or_(Case.assignee_id.is_(None), Case.assignee_id != user.id))
+            .order_by(*by_deadline)))
+    return Digest(user, now, sections)
+
+
+def digest_recipients() -> list[User]:
+    """Active clerks and supervisors with an email address who want the daily email."""
+    handlers = sa.select(UserRole.user_id).where(UserRole.role.in_(access.HANDLER_ROLES))
+    return list(db.session.scalars(
+        sa.select(User).where(User.active.is_(True), User.daily_digest.is_(True), User.email.is_not(None),
+                              User.email != "", User.id.in_(handlers)).order_by(User.id)))
+
+
+def case_link(case: Case) -> str:
+    """The case page's address as the user opens caseflow (``CASEFLOW_BASE_URL``)."""
+    return email_link("cases.detail", case_id=case.id)
+
+
+def email_link(endpoint: str, **values) -> str:
+    """An absolute link for an email: there is no request to take the host from, so the configured base
+    URL (which may carry a path prefix) goes in front of the route's path."""
+    path = current_app.url_map.bind("caseflow.invalid").build(endpoint, values)
+    return current_app.config["CASEFLOW_BASE_URL"] + path
+
+
+def render_digest(digest: Digest) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) in the user's language."""
+    with force_locale(digest.user.locale or "zh"):
+        day = local_date(digest.day)
+        counts = " · ".join(f"{SECTION_TITLES[s.name]()} {s.total}" for s in digest.sections if s.total)
+        subject = _("Daily reminder %(date)s: %(counts)s", date=day.isoformat(), counts=counts)
+        context = dict(digest=digest, day=day, titles=SECTION_TITLES, case_link=case_link, queue_link=email_link("cases.index"),
+                       profile_link=email_link("profile.index"),
+                       hide_applicant=access.need_to_know_workflows())
+        return (subject, render_template("email/digest.txt", **context),
+                render_template("email/digest.html", **context))
+
+
+def send_daily_digests(now: datetime) -> str:
+    """Queue today's reminder email for every user who has something; nothing on a non-working day."""
+    calendar = load_calendar()
+    day = local_date(now)
+    if not calendar.is_working_day(day):
+        return f"{day.isoformat()} is not a working day: no reminder emails"
+    queued = 0
+    for user in digest_recipients():
+        digest = compose_digest(user, now, calendar)
+        if digest.is_empty:
+            continue
+        subject, text, html = render_digest(digest)
+        queue_email(f"digest:{day.isoformat()}:user:{user.id}", user.email, subject, text, html, now=now)
+        queued += 1
+    return f"{queued} reminder email(s) queued for {day.isoformat()}"
