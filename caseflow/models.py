@@ -692,3 +692,87 @@ class Report(db.Model):
     generated_by: Mapped[User | None] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("township_id", "month"),)
+
+
+# ------------------------------------------------------------------------------ supervisors and applicants
+
+class SavedFilter(db.Model):
+    """A team-queue filter a user saved under a name. The filter is kept as the queue's query string, so a
+    saved filter is also a link anyone with access to the team queue can open (it shows only what they
+    may see)."""
+
+    __tablename__ = "saved_filter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    query: Mapped[str] = mapped_column(sa.String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "name"),)
+
+
+class Leave(db.Model):
+    """A period a user is away (inclusive dates). New work is not assigned to them meanwhile, and their open
+    cases are offered for reassignment, or to ``delegate``."""
+
+    __tablename__ = "leave"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    starts_on: Mapped[date] = mapped_column(sa.Date)
+    ends_on: Mapped[date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    delegate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    delegate: Mapped[User | None] = relationship(foreign_keys=[delegate_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("ends_on >= starts_on", name="period"),
+        sa.Index("ix_leave_user_ends_on", "user_id", "ends_on"),
+    )
+
+
+class Rating(db.Model):
+    """An applicant's 好差评 rating of their closed case: one per case, five levels (5 非常满意 … 1 非常不满意)."""
+
+    __tablename__ = "rating"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), unique=True)
+    level: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    case: Mapped[Case] = relationship()
+
+    __table_args__ = (sa.CheckConstraint("level BETWEEN 1 AND 5", name="level"),)
+
+
+class FollowUp(db.Model):
+    """A supervisor's task opened by a bad rating (差评): look into it, answer the applicant, record what was
+    done. Open until a supervisor closes it with a resolution."""
+
+    __tablename__ = "follow_up"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rating_id: Mapped[int] = mapped_column(sa.ForeignKey("rating.id", ondelete="CASCADE"), unique=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(sa.String(8), default="open")  # open | done
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+
+    rating: Mapped[Rating] = relationship()
+    case: Mapped[Case] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('open', 'done')", name="status"),
+        sa.Index("ix_follow_up_status", "status", "created_at"),
+    )
