@@ -98,19 +98,17 @@ def configure_i18n(app: Flask) -> None:
 
 
 def configure_views(app: Flask) -> None:
-    from caseflow.views import admin, api, auth, case_files, cases, profile
+    from caseflow.views import (
+        admin, api, auth, case_files, cases, dashboard, fees, follow_ups, profile, progress, reminders, reports,
+        subsidies, team, workflow_pages, workload,
+    )
+    from caseflow.views.ids import IdConverter
 
-    for module in (auth, cases, admin, api, profile, case_files):
+    app.url_map.converters["int"] = IdConverter  # ids in URLs that no row can have are a 404
+    # progress is public: applicants look up their case and rate it without signing in.
+    for module in (auth, cases, case_files, team, workload, dashboard, reminders, follow_ups, reports, subsidies,
+                   fees, workflow_pages, profile, admin, api, progress):
         app.register_blueprint(module.bp)
-    from caseflow.views import subsidies
-
-    app.register_blueprint(subsidies.bp)
-    from caseflow.views import fees
-
-    app.register_blueprint(fees.bp)
-    from caseflow.views import reminders
-
-    app.register_blueprint(reminders.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, not cookies
 
 

@@ -46,6 +46,11 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_PROCEDURE_RETENTION_DAYS": int(_env("PROCEDURE_RETENTION_DAYS", "180")),
         # Guessing passwords: attempts per client address on the login form and the API token endpoint.
         "CASEFLOW_SIGN_IN_RATE_LIMIT": _env("SIGN_IN_RATE_LIMIT", "10 per minute"),
+        # Guessing receipt PINs on the public progress page (/progress): look-ups and ratings per client
+        # address, and failed look-ups per receipt number from any address (a locked number opens again
+        # when the window ends; the office can still tell the applicant the progress by phone).
+        "CASEFLOW_PROGRESS_RATE_LIMIT": _env("PROGRESS_RATE_LIMIT", "10 per minute; 60 per hour"),
+        "CASEFLOW_PROGRESS_NUMBER_LIMIT": _env("PROGRESS_NUMBER_LIMIT", "20 per day"),
         # memory:// counts per process; several workers or machines share e.g. redis://host:6379.
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,

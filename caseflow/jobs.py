@@ -21,6 +21,7 @@ from caseflow.services.digests import send_daily_digests
 from caseflow.services.fees import accrue_late_charges
 from caseflow.services.outbox import deliver_outbox
 from caseflow.services.reminders import scan_deadlines
+from caseflow.services.reports import send_monthly_reports
 from caseflow.services.retention import purge_expired_procedure_details
 from caseflow.services.subsidies import advance_ended_notices, end_scheduled_exits, open_annual_reconfirmations
 
@@ -196,5 +197,7 @@ JOBS = {
             {"minute": "*/10"}, scan_deadlines_job),
         Job("daily_digest", "Queue each user's reminder email at 08:30 on working days",
             {"hour": "8", "minute": "30"}, send_daily_digests),
+        Job("monthly_report", "Email last month's meeting report to supervisors from the meeting working day",
+            {"hour": "7", "minute": "0"}, send_monthly_reports),
     )
 }

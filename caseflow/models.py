@@ -197,6 +197,10 @@ class Case(db.Model):
         sa.Index("ix_case_assignee_due", "assignee_id", "due_at"),
         sa.Index("ix_case_jurisdiction_due", "jurisdiction_id", "due_at"),
         sa.Index("ix_case_workflow_state", "workflow", "state"),
+        # The team queue sorts by these and filters date ranges and open/closed on them (services/queues.py).
+        sa.Index("ix_case_opened_at", "opened_at"),
+        sa.Index("ix_case_state_entered_at", "state_entered_at"),
+        sa.Index("ix_case_closed_at", "closed_at"),
     )
 
     @property

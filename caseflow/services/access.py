@@ -1,10 +1,13 @@
 """Who may see and touch what: roles and jurisdictions, checked on every read and every action."""
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 
+from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db
-from caseflow.models import Case, Jurisdiction, User, UserRole, user_jurisdiction
+from caseflow.models import Case, Jurisdiction, Leave, User, UserRole, user_jurisdiction
 from caseflow.services.errors import CASE_NOT_FOUND, NotFound, PermissionDenied
 from caseflow.workflows import all_workflows
 from caseflow.workflows.definition import SYSTEM, Text
@@ -94,11 +97,14 @@ def villages_of(user: User) -> list[Jurisdiction]:
     ))
 
 
-def case_handlers(case: Case) -> list[User]:
+def case_handlers(case: Case, day: date | None = None) -> list[User]:
     """Active clerks and supervisors who work where ``case`` is: the people it may be assigned to.
+    Those on leave on ``day`` (default: today) are left out: they get no new work.
 
     Assigning a need-to-know case is what lets a clerk see it at all.
     """
+    day = day or local_date(utcnow())
+    away = sa.select(Leave.user_id).where(Leave.starts_on <= day, Leave.ends_on >= day)
     places = [case.jurisdiction_id]
     if case.jurisdiction.parent_id is not None:
         places.append(case.jurisdiction.parent_id)
@@ -106,6 +112,7 @@ def case_handlers(case: Case) -> list[User]:
         user_jurisdiction.c.jurisdiction_id.in_(places))
     handles = sa.select(UserRole.user_id).where(UserRole.role.in_(HANDLER_ROLES))
     return list(db.session.scalars(
-        sa.select(User).where(User.active.is_(True), User.id.in_(holds_place), User.id.in_(handles))
+        sa.select(User).where(User.active.is_(True), User.id.in_(holds_place), User.id.in_(handles),
+                              User.id.not_in(away))
         .order_by(User.display_name, User.username)
     ))

@@ -4,12 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 
 from caseflow.extensions import db
 from caseflow.models import Case, CaseEvent, CaseRead, User
+from caseflow.workflows import get as get_workflow
 
 GENESIS = "0" * 64
 
@@ -78,8 +79,17 @@ def verify_chain(case: Case) -> int | None:
 
 
 def record_read(case: Case, user: User, what: str, at: datetime) -> None:
-    """Log that ``user`` opened ``what`` of a need-to-know case (the caller commits, even on a GET)."""
-    db.session.add(CaseRead(case_id=case.id, user_id=user.id, at=at, what=what[:80]))
+    """Log that ``user`` saw ``what`` of ``case`` when it is a need-to-know case (个人信息保护法 第28条);
+    reads of other cases are not logged. Call it wherever a case is shown, exported or acted on, and
+    commit even on a GET: the one place that decides which reads are logged."""
+    if get_workflow(case.workflow, case.workflow_version).need_to_know:
+        db.session.add(CaseRead(case_id=case.id, user_id=user.id, at=at, what=what[:80]))
+
+
+def record_reads(cases: Iterable[Case], user: User, what: str, at: datetime) -> None:
+    """``record_read`` for every case a list, an export or a hand-over showed."""
+    for case in cases:
+        record_read(case, user, what, at)
 
 
 def reads_of(case: Case, limit: int = 200) -> list[CaseRead]:

@@ -22,6 +22,7 @@ from caseflow.services.errors import (
     CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused,
     ServiceError, ValidationFailed,
 )
+from caseflow.services.leave import on_leave
 from caseflow.workflows import get as get_workflow
 from caseflow.workflows import latest
 from caseflow.workflows.definition import REQUIRED, Field, GuardRefused, Step, Text, Workflow, clean_fields
@@ -41,6 +42,8 @@ ROLE_MAY_NOT = Text("您的角色不能执行此操作。", "Your role may not t
 REASON_REQUIRED = Text("此操作需要书面理由。", "This action needs a written reason.")
 GUARD_FAILED = Text("不满足此操作的条件。", "The conditions for this action are not met.")
 NOT_A_HANDLER = Text("只能指派给本辖区的办事员或主管。", "Cases can only go to a clerk or supervisor of this jurisdiction.")
+ON_LEAVE = Text("{name} 休假中（{starts} 至 {ends}），不能指派新的案件。",
+                "{name} is on leave ({starts} to {ends}); no new cases can be assigned to them.")
 MAY_NOT_ASSIGN = Text("您不能指派此案件。", "You may not assign this case.")
 CASE_CLOSED = Text("案件已办结。", "The case is closed.")
 HANDLER_MUST_OPEN = Text("此类申请须由受理的办事员或主管录入，并由其经办。",
@@ -185,11 +188,13 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
         _enter_state(case, workflow, now)
         if clean:  # the case keeps the latest value of everything its steps recorded
             case.data = case.data | clean
-        if step.issues_receipt and case.number is None:
+        numbered_now = (step.issues_receipt or step.issues_number) and case.number is None
+        if numbered_now:
             issue_receipt(case, workflow, now)
         if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
             case.assignee = actor
-        event_data = _audit_data(workflow, clean) | ({"number": case.number} if step.issues_receipt else {})
+        event_data = _audit_data(workflow, clean) | (
+            {"number": case.number} if step.issues_receipt or numbered_now else {})
         hooks = _HOOKS.get(workflow.name)
         if hooks and hooks.on_step:
             event_data |= hooks.on_step(case, step, clean, actor, now) or {}
@@ -235,7 +240,8 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
     """Give ``case`` to ``assignee`` (None: back to the unassigned pool), recorded in the audit trail.
 
     A clerk may take an unassigned case or hand back their own; a supervisor may assign any case of
-    their jurisdiction to any clerk or supervisor who works there.
+    their jurisdiction to any clerk or supervisor who works there, except someone on leave today
+    (services/leave.py). Taking a case oneself is allowed on leave too: it is one's own decision.
     """
     now = now or utcnow()
     if not access.can_read(actor, case):
@@ -249,6 +255,10 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
     if assignee is not None and not (assignee.has_role(*access.HANDLER_ROLES) and assignee.is_active
                                      and case.jurisdiction_id in access.jurisdiction_ids(assignee)):
         raise ValidationFailed(INVALID_DATA, {"assignee": NOT_A_HANDLER})
+    away = on_leave(assignee, local_date(now)) if assignee is not None and assignee.id != actor.id else None
+    if away is not None:
+        raise ValidationFailed(INVALID_DATA, {"assignee": ON_LEAVE.format(
+            name=assignee.display_name, starts=away.starts_on.isoformat(), ends=away.ends_on.isoformat())})
     if expected_version != case.version:
         raise Conflict(STALE)
     previous = case.assignee.username if case.assignee else None

@@ -12,6 +12,7 @@ supervisor with an email address who has not turned it off on their profile:
 
 Only cases the user may read are listed (``access.visible_cases``), and the email names no applicant of a
 need-to-know case: email leaves the office's systems, and the receipt number is enough to find the case.
+Listing one is a read all the same, logged in the case's read log ("digest").
 Each message goes through the outbox under the key ``digest:<local date>:user:<id>``, so however often the
 job runs in a day, each user gets that day's email once; on a day the office is closed nothing is queued.
 """
@@ -28,8 +29,9 @@ from sqlalchemy.orm import selectinload
 
 from caseflow.calendar import OfficeCalendar, end_of_local_day, local_date, to_local
 from caseflow.extensions import db
-from caseflow.models import Case, User, UserRole
+from caseflow.models import Case, OutboxMessage, User, UserRole
 from caseflow.services import access
+from caseflow.services.audit import record_reads
 from caseflow.services.deadlines import load_calendar
 from caseflow.services.outbox import queue_email
 
@@ -156,6 +158,10 @@ def send_daily_digests(now: datetime) -> str:
         if digest.is_empty:
             continue
         subject, text, html = render_digest(digest)
-        queue_email(f"digest:{day.isoformat()}:user:{user.id}", user.email, subject, text, html, now=now)
+        key = f"digest:{day.isoformat()}:user:{user.id}"
+        if db.session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.key == key)) is None:
+            # Listing a need-to-know case in an email shows it: logged like any read, once per email.
+            record_reads((case for section in digest.sections for case in section.cases), user, "digest", now)
+        queue_email(key, user.email, subject, text, html, now=now)
         queued += 1
     return f"{queued} reminder email(s) queued for {day.isoformat()}"

@@ -1,16 +1,35 @@
-"""Case lists: a user's own queue and filtered searches, always limited to what the user may see."""
+"""Case lists: a user's own queue, filtered searches, the supervisors' team queue (keyset-paginated) and
+the exports of any of them, always limited to what the user may see."""
 from __future__ import annotations
 
+import base64
+import binascii
+import csv
+import io
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from typing import Any, Mapping
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from sqlalchemy.orm import aliased, selectinload
 
+from caseflow.calendar import LOCAL_TZ, to_local, utcnow
 from caseflow.extensions import db
-from caseflow.models import Case, Person, User
+from caseflow.models import (
+    Case, Jurisdiction, Leave, Person, SavedFilter, User, UserRole, mask_resident_id, user_jurisdiction,
+)
+from caseflow.services import access
 from caseflow.services.access import visible_cases
+from caseflow.services.audit import record_read
 from caseflow.services.deadlines import LIGHTS, LightBounds
+from caseflow.services.errors import INVALID_DATA, NotFound, PermissionDenied, ValidationFailed
+from caseflow.workflows import UnknownWorkflow, all_workflows
+from caseflow.workflows import get as get_workflow
+from caseflow.workflows.definition import NOT_A_CHOICE, NOT_A_DATE, REQUIRED, TOO_LONG, Text
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,11 @@ def search_cases(user: User, filters: CaseFilter, *, page: int = 1, page_size: i
                  now: datetime | None = None) -> Page:
     """Cases ``user`` may see that match ``filters``, most urgent first."""
     bounds = LightBounds.current(now)
+    return _paginate(search_query(user, filters, bounds), page, page_size, bounds)
+
+
+def search_query(user: User, filters: CaseFilter, bounds: LightBounds) -> sa.Select:
+    """The unordered SELECT behind ``search_cases`` (its export runs the same one)."""
     query = visible_cases(user)
     if filters.workflow:
         query = query.where(Case.workflow == filters.workflow)
@@ -79,7 +103,12 @@ def search_cases(user: User, filters: CaseFilter, *, page: int = 1, page_size: i
             Case.applicant.has(sa.or_(Person.name.contains(text, autoescape=True),
                                       Person.resident_id == text.upper())),
         ))
-    return _paginate(query, page, page_size, bounds)
+    return query
+
+
+def ordered_search(query: sa.Select) -> sa.Select:
+    """``query`` in the order the all-cases list shows it (for its export)."""
+    return _ordered(query)
 
 
 def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | None = None) -> Page:
@@ -90,3 +119,540 @@ def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | 
         sa.or_(Case.assignee_id == user.id, Case.assignee_id.is_(None)),
     )
     return _paginate(query, page, page_size, bounds)
+
+
+# ------------------------------------------------------------------------------------------- team queue
+#
+# Supervisors (and, read-only, auditors) see every case of their jurisdictions. The list pages by keyset,
+# never by OFFSET: each page asks for the rows after (or before) the last row seen, by the sort key and the
+# case id, so a deep page costs what the first one does. A sort key that may be empty (the deadline, the
+# receipt number) puts its empty rows last in either direction; they are fetched as a second segment ordered
+# by id, so every query is a plain range walk along an index (due_at, number, opened_at, state_entered_at,
+# the id). Counts stop at COUNT_CAP.
+
+TEAM_ROLES = frozenset({"supervisor", "auditor"})
+BULK_ROLES = frozenset({"supervisor"})
+SORTS: dict[str, sa.orm.InstrumentedAttribute] = {
+    "due": Case.due_at, "opened": Case.opened_at, "number": Case.number, "state_entered": Case.state_entered_at,
+}
+NULLABLE_SORTS = frozenset({"due", "number"})
+STATUSES = ("open", "closed", "all")
+# A page counts at most this many matching cases and then says "10000+": counting a million rows for a
+# page header would cost more than the page.
+COUNT_CAP = 10_000
+# An export holds at most this many rows; a filter matching more is refused with a message (narrow it, e.g.
+# by dates) rather than cut short without saying so.
+EXPORT_LIMIT = 50_000
+MAX_SAVED_FILTERS = 100
+
+UNKNOWN_WORKFLOW = Text("没有这类事项。", "No such kind of matter.")
+STATE_NOT_IN_WORKFLOW = Text("所选事项没有这个状态。", "The chosen matter has no such state.")
+UNKNOWN_STATE = Text("没有这个状态。", "No such state.")
+UNKNOWN_HANDLER = Text("本辖区没有这位承办人。", "No such clerk or supervisor in your jurisdictions.")
+DATES_REVERSED = Text("开始日期晚于结束日期。", "The start date is after the end date.")
+CLOSED_RANGE_NOT_OPEN = Text("办结日期只适用于已办结的案件：请将“是否办结”选为“已办结”或“全部”。",
+                             "Closing dates only find closed cases: set “Open or closed” to “Closed” or “All”.")
+STALE_PAGE_LINK = Text("该翻页链接与当前排序不符，已显示第一页。",
+                       "That page link does not fit this list's order; showing the first page.")
+TEAM_ONLY = Text("只有主管和审计人员可以查看团队案件。", "Only supervisors and auditors see the team queue.")
+TOO_MANY_TO_EXPORT = Text("符合条件的案件超过 {n} 件，无法一次导出。请缩小筛选范围（例如按日期）。",
+                          "More than {n} cases match: too many for one export. Narrow the filter (by dates, say).")
+FILTER_NAME_TAKEN_LIMIT = Text("最多保存 {n} 个筛选条件，请先删除不用的。",
+                               "You can keep at most {n} saved filters; delete one you no longer use.")
+SAVED_FILTER_NOT_FOUND = Text("找不到该筛选条件。", "No such saved filter.")
+
+
+@dataclass(frozen=True)
+class TeamFilter:
+    """What the team queue shows, in which order. ``assignee`` is a username or "none" (unassigned); dates
+    are office-local days, both ends included; ``status`` is "open", "closed" or "all"."""
+
+    workflow: str | None = None
+    state: str | None = None
+    village_id: int | None = None
+    assignee: str | None = None
+    light: str | None = None
+    opened_from: date | None = None
+    opened_to: date | None = None
+    closed_from: date | None = None
+    closed_to: date | None = None
+    status: str = "open"
+    sort: str = "due"
+    descending: bool = False
+
+    def query_args(self) -> dict[str, str]:
+        """The filter as query-string arguments, defaults left out: what links and saved filters carry."""
+        args: dict[str, str] = {}
+        for name in ("workflow", "state", "assignee", "light"):
+            if getattr(self, name):
+                args[name] = getattr(self, name)
+        if self.village_id is not None:
+            args["village"] = str(self.village_id)
+        for name in ("opened_from", "opened_to", "closed_from", "closed_to"):
+            if getattr(self, name) is not None:
+                args[name] = getattr(self, name).isoformat()
+        if self.status != "open":
+            args["status"] = self.status
+        if self.sort != "due":
+            args["sort"] = self.sort
+        if self.descending:
+            args["dir"] = "desc"
+        return args
+
+
+def may_see_team_queue(user: User) -> bool:
+    return access.can_read_cases(user) and user.has_role(*TEAM_ROLES)
+
+
+def may_act_in_bulk(user: User) -> bool:
+    return access.can_read_cases(user) and user.has_role(*BULK_ROLES)
+
+
+def team_handlers(user: User, *, assignable: bool = False) -> list[User]:
+    """Clerks and supervisors who work where ``user`` does (a village of theirs, or its township): whom the
+    team queue can filter by. Inactive ones are listed too, so that cases someone left behind can be found;
+    ``assignable`` keeps only those who can be given work now: active and not on leave today."""
+    ids = access.jurisdiction_ids(user)
+    if not ids:
+        return []
+    parents = db.session.scalars(sa.select(Jurisdiction.parent_id).where(
+        Jurisdiction.id.in_(ids), Jurisdiction.parent_id.is_not(None)))
+    places = ids | set(parents)
+    query = sa.select(User).where(
+        User.id.in_(sa.select(user_jurisdiction.c.user_id).where(user_jurisdiction.c.jurisdiction_id.in_(places))),
+        User.id.in_(sa.select(UserRole.user_id).where(UserRole.role.in_(access.HANDLER_ROLES))),
+    )
+    if assignable:
+        today = to_local(utcnow()).date()
+        away = sa.select(Leave.user_id).where(Leave.starts_on <= today, Leave.ends_on >= today)
+        query = query.where(User.active.is_(True), User.id.not_in(away))
+    return list(db.session.scalars(query.order_by(User.display_name, User.username)))
+
+
+def _day(raw: str) -> date:
+    """A filter date; years far outside any case (0001, 9999) are refused like a typo, before they
+    overflow the date arithmetic of the query."""
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(NOT_A_DATE) from None
+    if not 2000 <= day.year <= 2100:
+        raise ValueError(NOT_A_DATE)
+    return day
+
+
+def parse_team_filter(user: User, args: Mapping[str, str]) -> tuple[TeamFilter, dict[str, Text]]:
+    """Read a team-queue filter from query-string ``args``. A value that is not valid (for this user: a
+    village or a handler outside their jurisdictions) is dropped with a message under its name; the other
+    filters are kept."""
+    errors: dict[str, Text] = {}
+    values: dict[str, Any] = {}
+
+    def raw(name: str) -> str:
+        return (args.get(name) or "").strip()
+
+    workflows = {wf.name: wf for wf in all_workflows()}
+    if raw("workflow"):
+        if raw("workflow") in workflows:
+            values["workflow"] = raw("workflow")
+        else:
+            errors["workflow"] = UNKNOWN_WORKFLOW
+    if raw("state"):
+        chosen = workflows.get(values.get("workflow", ""))
+        names = ({s.name for s in chosen.states} if chosen
+                 else {s.name for wf in workflows.values() for s in wf.states})
+        if raw("state") in names:
+            values["state"] = raw("state")
+        else:
+            errors["state"] = STATE_NOT_IN_WORKFLOW if chosen else UNKNOWN_STATE
+    if raw("village"):
+        village = raw("village")
+        mine = {v.id for v in access.villages_of(user)}
+        if village.isascii() and village.isdigit() and int(village) in mine:
+            values["village_id"] = int(village)
+        else:
+            errors["village"] = access.NOT_IN_JURISDICTION
+    if raw("assignee"):
+        if raw("assignee") == "none" or raw("assignee") in {u.username for u in team_handlers(user)}:
+            values["assignee"] = raw("assignee")
+        else:
+            errors["assignee"] = UNKNOWN_HANDLER
+    if raw("light"):
+        if raw("light") in LIGHTS:
+            values["light"] = raw("light")
+        else:
+            errors["light"] = NOT_A_CHOICE
+    for name in ("opened_from", "opened_to", "closed_from", "closed_to"):
+        if raw(name):
+            try:
+                values[name] = _day(raw(name))
+            except ValueError as exc:
+                errors[name] = exc.args[0]
+    for start, end in (("opened_from", "opened_to"), ("closed_from", "closed_to")):
+        if start in values and end in values and values[start] > values[end]:
+            errors[end] = DATES_REVERSED
+            del values[start], values[end]
+    if raw("status"):
+        if raw("status") in STATUSES:
+            values["status"] = raw("status")
+        else:
+            errors["status"] = NOT_A_CHOICE
+    if values.get("status", "open") == "open" and ("closed_from" in values or "closed_to" in values):
+        for name in ("closed_from", "closed_to"):
+            if name in values:
+                del values[name]
+                errors[name] = CLOSED_RANGE_NOT_OPEN
+    if raw("sort"):
+        if raw("sort") in SORTS:
+            values["sort"] = raw("sort")
+        else:
+            errors["sort"] = NOT_A_CHOICE
+    if raw("dir"):
+        if raw("dir") in ("asc", "desc"):
+            values["descending"] = raw("dir") == "desc"
+        else:
+            errors["dir"] = NOT_A_CHOICE
+    return TeamFilter(**values), errors
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, LOCAL_TZ)
+
+
+def team_query(user: User, filters: TeamFilter, bounds: LightBounds) -> sa.Select:
+    """The unordered SELECT of the cases ``user`` may see that match ``filters`` (nothing for anyone who
+    may not use the team queue)."""
+    if not may_see_team_queue(user):
+        return sa.select(Case).where(sa.false())
+    query = visible_cases(user)
+    if filters.workflow:
+        query = query.where(Case.workflow == filters.workflow)
+    if filters.state:
+        query = query.where(Case.state == filters.state)
+    if filters.village_id is not None:
+        query = query.where(Case.jurisdiction_id == filters.village_id)
+    if filters.assignee == "none":
+        query = query.where(Case.assignee_id.is_(None))
+    elif filters.assignee:
+        handler = aliased(User)
+        query = query.where(Case.assignee_id.in_(sa.select(handler.id).where(handler.username == filters.assignee)))
+    if filters.light in LIGHTS:
+        query = query.where(bounds.where(filters.light))
+    if filters.status == "open":
+        query = query.where(Case.closed_at.is_(None))
+    elif filters.status == "closed":
+        query = query.where(Case.closed_at.is_not(None))
+    for column, start, end in ((Case.opened_at, filters.opened_from, filters.opened_to),
+                               (Case.closed_at, filters.closed_from, filters.closed_to)):
+        if start is not None:
+            query = query.where(column >= _local_midnight(start))
+        if end is not None:
+            query = query.where(column < _local_midnight(end + timedelta(days=1)))
+    return query
+
+
+def ordered_team(query: sa.Select, filters: TeamFilter) -> sa.Select:
+    """``query`` in the team queue's order for ``filters`` (empty sort values last), all pages at once."""
+    column = SORTS[filters.sort]
+    if filters.descending:
+        return query.order_by(column.is_(None), column.desc(), Case.id.desc())
+    return query.order_by(column.is_(None), column.asc(), Case.id.asc())
+
+
+def capped_count(query: sa.Select, cap: int) -> int:
+    """How many rows ``query`` has, counting no further than ``cap + 1`` (so "more than ``cap``" shows)."""
+    limited = query.with_only_columns(Case.id).order_by(None).limit(cap + 1).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(limited)) or 0
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts or ends: a row's sort value (None: the rows without one) and its id."""
+
+    sort: str
+    value: Any
+    id: int
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps([self.sort, value, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def of(cls, case: Case, sort: str) -> "Cursor":
+        return cls(sort, getattr(case, SORTS[sort].key), case.id)
+
+    @classmethod
+    def decode(cls, token: str, sort: str) -> "Cursor | None":
+        """The cursor in ``token``, or None when it is not one for ``sort`` (edited, or from another order)."""
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            name, value, case_id = raw
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+            return None
+        if name != sort or not isinstance(case_id, int) or isinstance(case_id, bool) or not 0 < case_id < 2**31:
+            return None
+        if value is None:
+            return cls(sort, None, case_id) if sort in NULLABLE_SORTS else None
+        if not isinstance(value, str):
+            return None
+        if sort == "number":
+            return cls(sort, value, case_id)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return cls(sort, moment, case_id) if moment.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class TeamPage:
+    items: list[Case]
+    count: int  # at most COUNT_CAP + 1
+    bounds: LightBounds
+    next_cursor: str | None
+    prev_cursor: str | None
+    first: bool  # no rows before these
+
+    @property
+    def count_capped(self) -> bool:
+        return self.count > COUNT_CAP
+
+    @property
+    def count_label(self) -> str:
+        return f"{COUNT_CAP}+" if self.count_capped else str(self.count)
+
+
+def _walk(query: sa.Select, filters: TeamFilter, cursor: Cursor | None, backward: bool, limit: int) -> list[Case]:
+    """Up to ``limit`` rows from ``cursor`` on (exclusive), in list order, or backwards from it."""
+    column = SORTS[filters.sort]
+    nullable = filters.sort in NULLABLE_SORTS
+    segments = [False, True] if nullable else [False]  # rows with a value, then (nulls last) those without
+    if filters.sort == "due" and filters.status == "closed":
+        segments = [True]  # a closed case has no running deadline: no need to walk the deadline index for none
+    if backward:
+        segments.reverse()
+    falling = filters.descending != backward
+    rows: list[Case] = []
+    started = cursor is None
+    for empty in segments:
+        if not started and empty != (cursor.value is None):
+            continue  # a segment wholly on the far side of the cursor
+        keys = [Case.id] if empty else [column, Case.id]
+        part = query
+        if not started:
+            if empty:
+                part = part.where(column.is_(None), Case.id < cursor.id if falling else Case.id > cursor.id)
+            else:
+                # A row-value comparison is one range along the (value, id) order, and already excludes the
+                # rows without a value (an extra IS NOT NULL makes PostgreSQL count the nulls out twice and
+                # misjudge the range as tiny).
+                bound = sa.tuple_(*keys)
+                part = part.where(bound < (cursor.value, cursor.id) if falling else bound > (cursor.value, cursor.id))
+            started = True
+        elif nullable:
+            part = part.where(column.is_(None) if empty else column.is_not(None))
+        part = part.order_by(*(key.desc() if falling else key.asc() for key in keys)).limit(limit - len(rows))
+        part = part.options(selectinload(Case.applicant), selectinload(Case.jurisdiction),
+                            selectinload(Case.assignee))
+        rows += db.session.scalars(part).all()
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def team_queue(user: User, filters: TeamFilter, *, after: str | None = None, before: str | None = None,
+               page_size: int = 50, now: datetime | None = None) -> tuple[TeamPage, Text | None]:
+    """One page of the team queue: the cases ``user`` may see that match ``filters``, in their order, after
+    the ``after`` cursor (or before ``before``), with the cursors of the pages around it. Returns the page
+    and a message when a cursor did not fit (the first page is shown then)."""
+    bounds = LightBounds.current(now)
+    query = team_query(user, filters, bounds)
+    token, backward = (before, True) if before else (after, False)
+    cursor = Cursor.decode(token, filters.sort) if token else None
+    notice = STALE_PAGE_LINK if token and cursor is None else None
+    rows = _walk(query, filters, cursor, backward, page_size + 1)
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backward:
+        rows.reverse()
+        if not more:  # reached the top: show the first page, full
+            rows = _walk(query, filters, None, False, page_size + 1)
+            more, rows, cursor, backward = len(rows) > page_size, rows[:page_size], None, False
+    first = cursor is None
+    has_next = more if not backward else True
+    page = TeamPage(
+        items=rows, count=capped_count(query, COUNT_CAP), bounds=bounds,
+        next_cursor=Cursor.of(rows[-1], filters.sort).encode() if rows and has_next else None,
+        prev_cursor=Cursor.of(rows[0], filters.sort).encode() if rows and not first else None,
+        first=first,
+    )
+    return page, notice
+
+
+# --------------------------------------------------------------------------------------- saved filters
+
+def saved_filters(user: User) -> list[SavedFilter]:
+    """``user``'s own saved filters, by name."""
+    return list(db.session.scalars(sa.select(SavedFilter).where(SavedFilter.user_id == user.id)
+                                   .order_by(SavedFilter.name, SavedFilter.id)))
+
+
+def save_filter(user: User, name: str, filters: TeamFilter, now: datetime | None = None) -> tuple[SavedFilter, bool]:
+    """Save ``filters`` under ``name`` for ``user`` (a filter of that name is replaced). Returns the row and
+    whether it is new. What is kept is the query string, so the saved filter is also a shareable link."""
+    if not may_see_team_queue(user):
+        raise PermissionDenied(TEAM_ONLY)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed(INVALID_DATA, {"name": REQUIRED})
+    if len(name) > 100:
+        raise ValidationFailed(INVALID_DATA, {"name": TOO_LONG.format(n=100)})
+    query = urlencode(filters.query_args())
+    row = db.session.scalar(sa.select(SavedFilter).where(SavedFilter.user_id == user.id, SavedFilter.name == name))
+    created = row is None
+    if created:
+        held = db.session.scalar(sa.select(sa.func.count()).where(SavedFilter.user_id == user.id)) or 0
+        if held >= MAX_SAVED_FILTERS:
+            raise ValidationFailed(INVALID_DATA, {"name": FILTER_NAME_TAKEN_LIMIT.format(n=MAX_SAVED_FILTERS)})
+        row = SavedFilter(user_id=user.id, name=name)
+        db.session.add(row)
+    row.query, row.created_at = query, now or utcnow()
+    db.session.flush()
+    return row, created
+
+
+def delete_saved_filter(user: User, filter_id: int) -> SavedFilter:
+    """Delete one of ``user``'s saved filters (someone else's answers "not found")."""
+    row = db.session.get(SavedFilter, filter_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(SAVED_FILTER_NOT_FOUND)
+    db.session.delete(row)
+    db.session.flush()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------- exports
+
+EXPORT_FORMATS = ("csv", "xlsx")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORT_COLUMNS = (
+    Text("办件编号", "Receipt number"), Text("事项", "Matter"), Text("状态", "State"),
+    Text("村（社区）", "Village"), Text("申请人", "Applicant"), Text("居民身份证号（部分隐藏）", "Resident ID (masked)"),
+    Text("承办人", "Assigned to"), Text("申请时间", "Opened"), Text("法定期限", "Deadline"),
+    Text("期限预警", "Deadline light"), Text("办结时间", "Closed"),
+)
+EXPORT_LIGHTS = {
+    "green": Text("正常", "On time"), "yellow": Text("1个工作日内到期", "Due within 1 working day"),
+    "red": Text("已超期", "Overdue"), "none": Text("不计时", "No running deadline"),
+    "closed": Text("已办结", "Closed"), "paused": Text("暂停计时", "Clock stopped"),
+}
+PROVISIONAL = Text("（暂定）", " (provisional)")
+# Spreadsheet programs run a cell that starts with one of these as a formula ("CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _local_text(moment: datetime | None) -> str:
+    return "" if moment is None else to_local(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def _deadline_text(moment: datetime | None) -> str:
+    """As the office writes a deadline: a period ending at local midnight ends "24:00" of its last day."""
+    if moment is None:
+        return ""
+    local = to_local(moment)
+    if local.time() == time.min:
+        return f"{local.date() - timedelta(days=1):%Y-%m-%d} 24:00"
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class Export:
+    data: bytes
+    mimetype: str
+    extension: str
+    rows: int
+
+
+def export_cases(user: User, query: sa.Select, fmt: str, locale: str, now: datetime | None = None) -> Export:
+    """``query`` (a SELECT of cases built on ``visible_cases``, ordered as its list shows them) as a CSV
+    (UTF-8 with a BOM, for Excel) or XLSX file, every page of it, with the applicant's resident ID masked.
+
+    Refused (ValidationFailed) above EXPORT_LIMIT rows. Every need-to-know case in the file is logged as a
+    read by ``user`` ("export"); the caller commits. Labels are in ``locale``.
+    """
+    now = now or utcnow()
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationFailed(INVALID_DATA, {"format": NOT_A_CHOICE})
+    if capped_count(query, EXPORT_LIMIT) > EXPORT_LIMIT:
+        raise ValidationFailed(TOO_MANY_TO_EXPORT.format(n=f"{EXPORT_LIMIT:,}"))
+    bounds = LightBounds.current(now)
+    # Aliases: the filters may hold EXISTS subqueries on person/user, which must not correlate to these joins.
+    person, handler = aliased(Person), aliased(User)
+    rows = db.session.execute(
+        query.with_only_columns(
+            Case.id, Case.number, Case.workflow, Case.workflow_version, Case.state, Case.jurisdiction_id,
+            Case.opened_at, Case.due_at, Case.deadline_provisional, Case.paused_since, Case.closed_at,
+            person.name, person.resident_id, handler.display_name,
+        ).join(person, person.id == Case.applicant_id).outerjoin(handler, handler.id == Case.assignee_id)
+    ).all()
+    villages = {j.id: j.label(locale) for j in db.session.scalars(
+        sa.select(Jurisdiction).where(Jurisdiction.id.in_({row.jurisdiction_id for row in rows})))}
+    sensitive = access.need_to_know_workflows()
+    workflows: dict[tuple[str, int], Any] = {}
+
+    def workflow(name: str, version: int):
+        if (name, version) not in workflows:
+            try:
+                workflows[name, version] = get_workflow(name, version)
+            except UnknownWorkflow:
+                workflows[name, version] = None
+        return workflows[name, version]
+
+    table: list[list[str]] = [[column.get(locale) for column in EXPORT_COLUMNS]]
+    logged: list[int] = []
+    for row in rows:
+        wf = workflow(row.workflow, row.workflow_version)
+        light = bounds.light(row.due_at) or ("closed" if row.closed_at else "paused" if row.paused_since else "none")
+        due = _deadline_text(row.due_at)
+        if due and row.deadline_provisional:
+            due += PROVISIONAL.get(locale)
+        table.append([
+            row.number or "", wf.title.get(locale) if wf else row.workflow,
+            wf.state_label(row.state).get(locale) if wf else row.state, villages.get(row.jurisdiction_id, ""),
+            row.name, mask_resident_id(row.resident_id), row.display_name or "", _local_text(row.opened_at), due,
+            EXPORT_LIGHTS[light].get(locale), _local_text(row.closed_at),
+        ])
+        if row.workflow in sensitive:
+            logged.append(row.id)
+    for start in range(0, len(logged), 500):
+        for case in db.session.scalars(sa.select(Case).where(Case.id.in_(logged[start:start + 500]))):
+            record_read(case, user, "export", now)
+    data = _csv(table) if fmt == "csv" else _xlsx(table)
+    return Export(data, "text/csv; charset=utf-8" if fmt == "csv" else XLSX_TYPE, fmt, len(rows))
+
+
+def _csv(table: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for line in table:
+        writer.writerow(["'" + cell if cell.startswith(_FORMULA_START) else cell for cell in line])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _xlsx(table: list[list[str]]) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    for column, width in zip("ABCDEFGHIJK", (18, 16, 22, 12, 12, 22, 12, 18, 20, 16, 18)):
+        sheet.column_dimensions[column].width = width
+    for line in table:
+        cells = []
+        for value in line:
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"  # text, always: a name starting with "=" is not a formula
+            cells.append(cell)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+

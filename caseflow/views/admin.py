@@ -22,6 +22,7 @@ from caseflow.services.errors import ServiceError
 from caseflow.services.office_calendar import add_override, list_overrides, remove_override
 from caseflow.services.users import SYSTEM_USERNAME, list_townships, list_users, save_jurisdiction, save_user
 from caseflow.views.auth import admin_required
+from caseflow.views.ids import parse_id
 from caseflow.views.template_helpers import current_locale, tr
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import NOT_A_DATE, DeadlineRule, Workflow
@@ -75,7 +76,7 @@ def user_form(user_id: int | None = None):
     errors: dict[str, Any] = {}
     if request.method == "POST":
         roles = values.getlist("roles")
-        places = [int(v) for v in values.getlist("jurisdictions") if v.isdigit()]
+        places = [place for place in map(parse_id, values.getlist("jurisdictions")) if place is not None]
         active = values.get("active") == "1"
         if user is not None and user.id == current_user.id and ("admin" not in roles or not active):
             # Otherwise the last administrator could lock everyone out of this page.
@@ -127,7 +128,7 @@ def jurisdiction_form(jurisdiction_id: int | None = None):
                 with transactional():
                     saved = save_jurisdiction(
                         code=values.get("code", ""), name=values.get("name", ""), kind=kind,
-                        parent_id=values.get("parent_id", type=int), name_en=values.get("name_en"),
+                        parent_id=parse_id(values.get("parent_id")), name_en=values.get("name_en"),
                         jurisdiction=place, actor=_actor(),
                     )
             except ServiceError as error:

@@ -18,7 +18,6 @@ from caseflow.services.attachments import (
     KINDS, add_attachment, attachments_of, kind_label, may_add_to, open_attachment, readable_attachment,
 )
 from caseflow.services.audit import record_read
-from caseflow.services.cases import workflow_of
 from caseflow.services.comments import MAX_COMMENT_LENGTH, add_comment, list_comments
 from caseflow.services.errors import NotFound, PermissionDenied, ServiceError
 from caseflow.views import cases as case_pages
@@ -81,9 +80,8 @@ def download(case_id: int, attachment_id: int):
 def attachment_response(attachment: Attachment, path, user: User):
     """The download response (shared with the API): logs the read first on need-to-know cases."""
     case = attachment_case(attachment)
-    if workflow_of(case).need_to_know:
-        with transactional():
-            record_read(case, user, f"attachment:{attachment.id}", utcnow())
+    with transactional():
+        record_read(case, user, f"attachment:{attachment.id}", utcnow())
     response = send_file(path, mimetype=attachment.content_type, conditional=False, etag=False, max_age=0)
     response.headers["Content-Disposition"] = content_disposition(attachment)
     response.headers["Cache-Control"] = "no-store, private"

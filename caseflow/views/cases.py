@@ -23,9 +23,11 @@ from caseflow.services.cases import (
 )
 from caseflow.services.deadlines import LIGHTS, LightBounds, load_policy
 from caseflow.services.errors import STALE, Conflict, NotFound, PermissionDenied, ServiceError
-from caseflow.services.queues import CaseFilter, my_queue, search_cases
+from caseflow.services.queues import CaseFilter, my_queue, ordered_search, search_cases, search_query
 from caseflow.services.users import users_by_username
-from caseflow.views.template_helpers import current_locale, field_value, listing, tr, yuan
+from caseflow.views.template_helpers import current_locale, field_value, listing, openable_workflows, tr, yuan
+from caseflow.views.ids import page_number, parse_id
+from caseflow.views.team import send_export
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import Field, Period, Workflow
 
@@ -48,14 +50,13 @@ def _shown_case(case_id: int, what: str) -> Case:
     """Load a case to show it. Every read of a need-to-know case is logged, and kept even though
     showing a page changes nothing else."""
     case = _readable_case(case_id)
-    if workflow_of(case).need_to_know:
-        with transactional():
-            record_read(case, _user(), what, utcnow())
+    with transactional():
+        record_read(case, _user(), what, utcnow())
     return case
 
 
 def _page_args() -> dict[str, int]:
-    return {"page": request.args.get("page", 1, type=int),
+    return {"page": page_number(request.args.get("page")),
             "page_size": current_app.config["CASEFLOW_PAGE_SIZE"]}
 
 
@@ -70,13 +71,10 @@ def index():
     return render_template("cases/queue.html", page=my_queue(_user(), **_page_args()))
 
 
-@bp.route("/cases")
-@login_required
-def search():
-    args = request.args
+def _search_filters(args: MultiDict) -> CaseFilter:
     workflows = {wf.name: wf for wf in all_workflows()}
     states = {state.name for wf in workflows.values() for state in wf.states}
-    filters = CaseFilter(
+    return CaseFilter(
         workflow=args.get("workflow") if args.get("workflow") in workflows else None,
         state=args.get("state") if args.get("state") in states else None,
         assignee="me" if args.get("assignee") == "me" else None,
@@ -84,8 +82,27 @@ def search():
         open_only=args.get("open") == "1",
         text=args.get("q", "").strip()[:100] or None,
     )
+
+
+@bp.route("/cases")
+@login_required
+def search():
+    filters = _search_filters(request.args)
     return render_template("cases/search.html", filters=filters,
                            page=search_cases(_user(), filters, **_page_args()))
+
+
+@bp.route("/cases/export.<fmt>")
+@login_required
+def export(fmt: str):
+    """The all-cases list as filtered, every page, as CSV or XLSX: the team queue's export code path, on
+    the cases this user may see."""
+    if not access.can_read_cases(current_user):
+        abort(403)
+    query = ordered_search(search_query(_user(), _search_filters(request.args), LightBounds.current()))
+    args = request.args.to_dict()
+    args.pop("page", None)
+    return send_export(query, fmt, "cases", url_for(".search", **args))
 
 
 # ------------------------------------------------------------------------------------------- case page
@@ -108,6 +125,13 @@ def field_rows(fields: tuple[Field, ...], data: dict[str, Any], extra: dict[str,
     labels = (extra or {}) | {name: tr(spec.label) for name, spec in specs.items()}
     return [(labels.get(name, name), field_value(specs.get(name), data[name]))
             for name in ordered if data[name] not in (None, "")]
+
+
+def application_rows(workflow: Workflow, case: Case) -> list[tuple[str, str]]:
+    """The application as filed. Steps also keep their data on the case (guards and documents read the
+    latest values), but that belongs to the timeline, where each value is shown with its step."""
+    asked = {spec.name for spec in workflow.application_fields}
+    return field_rows(workflow.application_fields, {k: v for k, v in case.data.items() if k in asked})
 
 
 def timeline(case: Case, workflow: Workflow) -> list[TimelineEntry]:
@@ -180,7 +204,7 @@ def detail(case_id: int):
     return render_template(
         "cases/detail.html", case=case, workflow=workflow, bounds=LightBounds.current(now),
         steps=available_steps(case, _user()), timeline=timeline(case, workflow),
-        application=field_rows(workflow.application_fields, case.data),
+        application=application_rows(workflow, case),
         documents=[doc for doc in workflow.documents if doc.available(case)],
         handlers=access.case_handlers(case) if supervising else [],
         paused=paused_seconds(case, now),
@@ -247,7 +271,8 @@ def assign(case_id: int):
     if choice == "me":
         assignee = _user()
     elif choice:
-        assignee = db.session.get(User, int(choice)) if choice.isdigit() else None
+        assignee_id = parse_id(choice)
+        assignee = db.session.get(User, assignee_id) if assignee_id is not None else None
         if assignee is None:
             flash(tr(NOT_A_HANDLER), "error")
             return redirect(url_for(".detail", case_id=case.id))
@@ -272,6 +297,15 @@ def assign(case_id: int):
 
 # ----------------------------------------------------------------------------------------- application
 
+@bp.route("/cases/new")
+@login_required
+def choose_new():
+    """Which kind of application to enter: the workflows the user's role may open."""
+    if not openable_workflows():
+        abort(403)
+    return render_template("cases/new_index.html")
+
+
 @bp.route("/cases/new/<workflow_name>", methods=["GET", "POST"])
 @login_required
 def new(workflow_name: str):
@@ -293,7 +327,7 @@ def new(workflow_name: str):
         data = {spec.name: values.get(spec.name, "") for spec in workflow.application_fields}
         try:
             with transactional():
-                case = open_case(workflow.name, values.get("jurisdiction", 0, type=int), applicant, data,
+                case = open_case(workflow.name, parse_id(values.get("jurisdiction")) or 0, applicant, data,
                                  _user())
         except ServiceError as exc:
             error, errors = exc, dict(exc.fields)

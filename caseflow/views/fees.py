@@ -62,9 +62,8 @@ def payment(case_id: int):
         abort(404)
     if not current_user.has_role("clerk", "supervisor"):
         abort(403)
-    if workflow_of(case).need_to_know:  # not today, but a read of a need-to-know case is always logged
-        with transactional():
-            record_read(case, _user(), "payment", utcnow())
+    with transactional():
+        record_read(case, _user(), "payment", utcnow())
     values = request.form if posting else MultiDict({"paid_on": local_date(utcnow()).isoformat()})
     errors: dict[str, Any] = {}
     error: ServiceError | None = None

@@ -23,6 +23,7 @@ from caseflow.services import subsidies as service
 from caseflow.services import subsidy_payments as money
 from caseflow.services.errors import NotFound, PermissionDenied, ServiceError
 from caseflow.views.auth import admin_required
+from caseflow.views.ids import parse_id, seen_versions
 from caseflow.views.template_helpers import tr
 
 bp = Blueprint("subsidies", __name__, url_prefix="/subsidies")
@@ -33,27 +34,6 @@ def _user() -> User:
 
 
 # Database ids are signed 64-bit: a larger number cannot name a row (and would overflow the driver).
-_MAX_ID = 2**63 - 1
-
-
-def _db_id(value: Any) -> int | None:
-    """A form or query value as a row id, or None when it cannot be one (not digits, 0, ≥ 2**63): callers
-    treat None as "not found" or as a field error, never passing it to the database."""
-    text = str(value or "").strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    number = int(text)
-    return number if 1 <= number <= _MAX_ID else None
-
-
-@bp.url_value_preprocessor
-def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """An id in the path (``<int:batch_id>`` …) no row can have is simply not found."""
-    for name, value in (values or {}).items():
-        if name.endswith("_id") and _db_id(value) is None:
-            abort(404)
-
-
 def _flash_error(error: ServiceError) -> None:
     for message in error.by_field().values():
         flash(tr(message), "error")
@@ -102,21 +82,17 @@ def new_notice():
     user = _user()
     village_id = None
     if request.values.get("village"):
-        village_id = _db_id(request.values["village"])
+        village_id = parse_id(request.values["village"])
         if village_id is None:
             abort(404)
     errors: dict[str, Any] = {}
     chosen: set[int] = set()
     if request.method == "POST":
-        ids = [_db_id(v) for v in request.form.getlist("case_id")]
+        ids = [parse_id(v) for v in request.form.getlist("case_id")]
         if None in ids:  # no case has that id
             abort(404)
         chosen = set(ids)
-        versions = {}
-        for value in request.form.getlist("version"):
-            case_id, _sep, version = value.partition(":")
-            if _db_id(case_id) is not None and version.isascii() and version.isdigit() and len(version) < 19:
-                versions[int(case_id)] = int(version)
+        versions = seen_versions(request.form.getlist("version"))
         try:
             with transactional():
                 notice = service.start_public_notice(sorted(chosen), user, versions=versions)
@@ -174,12 +150,12 @@ def batches():
     if request.method == "POST":
         if not current_user.has_role("supervisor"):
             abort(403)
-        scheme_id = _db_id(values.get("scheme_id"))
+        scheme_id = parse_id(values.get("scheme_id"))
         scheme = db.session.get(SubsidyScheme, scheme_id) if scheme_id else None
         held = money.townships_held(_user())
         township = None
         if len(held) > 1:  # with one township the batch is that township's
-            township = next((j for j in held if j.id == _db_id(values.get("township_id"))), None)
+            township = next((j for j in held if j.id == parse_id(values.get("township_id"))), None)
             if township is None:
                 errors["township_id"] = _("Choose the township.")
         if scheme is None:

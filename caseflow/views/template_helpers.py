@@ -151,6 +151,9 @@ def choice_options(spec: Field) -> list[tuple[str, str]]:
 
 def read_label(what: str) -> str:
     """What a logged read of a need-to-know case looked at."""
+    whole = {"leave:list": _("cases of someone on leave"), "leave:assignment": _("hand-over during leave")}
+    if what in whole:
+        return whole[what]
     kind, _sep, detail = what.partition(":")
     return {
         "case": _("case page"),
@@ -158,6 +161,12 @@ def read_label(what: str) -> str:
         "document": _("printed document"),
         "attachment": _("attachment"),
         "api": _("API"),
+        "payment": _("payment form"),
+        "export": _("exported list"),
+        "digest": _("daily reminder email"),
+        "history": _("case history"),
+        "follow_up": _("rating follow-up"),
+        "follow_ups": _("list of rating follow-ups"),
     }.get(kind, kind) + (f" · {detail}" if detail else "")
 
 
@@ -194,6 +203,11 @@ def can_open(workflow: Workflow) -> bool:
     return current_user.is_authenticated and current_user.has_role(*workflow.opened_by)
 
 
+def openable_workflows() -> list[Workflow]:
+    """The workflows the signed-in user may open a case of (the "New application" page lists them)."""
+    return [workflow for workflow in all_workflows() if can_open(workflow)]
+
+
 def can_read_cases() -> bool:
     return current_user.is_authenticated and access.can_read_cases(current_user)
 
@@ -216,7 +230,7 @@ def register(app: Flask) -> None:
                  jurisdiction_label, yuan, read_label):
         app.add_template_filter(func)
     for func in (current_locale, all_workflows, workflow_of, field_value, choice_options, light_label,
-                 role_label, can_open, can_read_cases, here, page_url, listing, time_left):
+                 role_label, can_open, openable_workflows, can_read_cases, here, page_url, listing, time_left):
         app.add_template_global(func)
     app.add_template_global(ROLES, "ROLES")
 

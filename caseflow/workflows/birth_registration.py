@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 
 from caseflow.workflows.definition import (
-    DeadlineRule, Document, Field, Step, Text, Workflow, working_days,
+    DeadlineRule, Document, Field, PublicStatus, ReportSpec, Step, Text, Workflow, took_step, working_days,
 )
 
 
@@ -56,7 +56,7 @@ APPLICATION_FIELDS = (
 STEPS = (
     Step("accept", ("submitted",), "accepted", Text("受理", "Accept"), OFFICE, issues_receipt=True),
     Step("request_supplement", ("submitted",), "needs_supplement",
-         Text("一次性告知补正", "Request missing documents"), OFFICE,
+         Text("一次性告知补正", "Request missing documents"), OFFICE, issues_number=True,
          fields=(Field("missing_items", Text("需补正的全部材料（一次性告知）",
                                              "Everything missing (listed once, in full)"), "textarea"),)),
     Step("resubmit", ("needs_supplement",), "submitted", Text("补正后重新提交", "Resubmit with documents"),
@@ -86,6 +86,23 @@ STEPS = (
          )),), danger=True),
 )
 
+# What the applicant's progress page says in each state (services/progress.py).
+PUBLIC_STATUS = {
+    "submitted": PublicStatus(Text("已收到您的申请，正在审查材料", "Your application has arrived and is being checked")),
+    "needs_supplement": PublicStatus(
+        Text("材料需要补正", "Documents are missing"),
+        Text("请补齐以下材料后重新提交（补正期间办理期限暂停计算）：",
+             "Please supply the following and submit again (the time limit is paused meanwhile):"),
+        items_field="missing_items"),
+    "accepted": PublicStatus(Text("已受理，正在办理登记", "Accepted: the registration is being prepared")),
+    "verifying": PublicStatus(Text("正在向其他户籍地核实信息", "Your details are being checked with another registry")),
+    "registered": PublicStatus(Text("已登记，请领取生育登记服务凭证", "Registered: your voucher is ready")),
+    "refused": PublicStatus(Text("不予登记，理由和救济途径见不予登记决定书",
+                                 "Refused: the written decision gives the reasons and how to appeal")),
+    "withdrawn": PublicStatus(Text("申请已撤回", "The application was withdrawn")),
+    "voided": PublicStatus(Text("登记已作废", "The registration was voided")),
+}
+
 WORKFLOW = Workflow(
     name="birth_registration",
     version=1,
@@ -106,8 +123,13 @@ WORKFLOW = Workflow(
     application_fields=APPLICATION_FIELDS,
     opened_by=frozenset({"village_officer", "clerk", "supervisor"}),
     receipt_prefix="SY",
+    public_status=PUBLIC_STATUS,
+    # Refusals are grouped by step: the refusal step has no closed list of grounds (facts and reasons are
+    # free text). Registrations are counted per village only at 5 and over (birth data is personal).
+    report=ReportSpec(accept_triggers=("accept",), supplement_triggers=("request_supplement",),
+                      refusal_triggers=("refuse",), suppress_small_counts=True),
     documents=(
-        Document("receipt", Text("受理回执", "Acceptance receipt"), lambda case: case.number is not None),
+        Document("receipt", Text("受理回执", "Acceptance receipt"), took_step("accept")),
         Document("supplement_notice", Text("补正材料通知书", "Notice of missing documents"),
                  lambda case: case.state == "needs_supplement"),
         Document("voucher", Text("生育登记服务凭证", "Birth registration voucher"),

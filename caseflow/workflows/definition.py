@@ -254,13 +254,23 @@ class Step:
     reason_required: bool = False
     reason_label: Text = Text("理由", "Reason")
     guards: tuple[Callable[..., bool], ...] = ()
+    # Acceptance (受理): the case gets its receipt number and look-up PIN if it has none, and the acting
+    # clerk takes it if nobody holds it.
     issues_receipt: bool = False
+    # A written answer to the applicant before acceptance (a supplement notice, 行政许可法 第32条) also
+    # carries the receipt number and PIN, so the applicant can look up what is still missing; no assignment.
+    issues_number: bool = False
     danger: bool = False
 
     @property
     def required(self) -> list[str]:
         names = [f.name for f in self.fields if f.required]
         return (["reason"] if self.reason_required else []) + names
+
+
+def took_step(trigger: str) -> Callable[[Any], bool]:
+    """A document's availability: the case went through ``trigger`` at some point."""
+    return lambda case: any(event.trigger == trigger for event in case.events)
 
 
 @dataclass(frozen=True)
@@ -270,6 +280,48 @@ class Document:
     name: str
     title: Text
     available: Callable[[Any], bool]
+
+
+# ---------------------------------------------------------------------------------------- report facts
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """What the monthly meeting report (services/report_figures.py) needs to know about a workflow.
+
+    ``accept_triggers``: the step(s) whose events count as "accepted" (None: the steps that issue the
+    receipt); ``accepted_on_open``: the workflow accepts an application when it is opened (no step).
+    ``supplement_triggers``: requests for missing documents. ``refusal_triggers``: refusals/rejections of
+    the application; ``refusal_reason_field``: a choice field of those steps whose value is the reason the
+    report groups by (None: grouped by step). ``appeal_triggers``: a reconsideration or litigation recorded.
+    ``suppress_small_counts``: village cells below 5 are hidden (sensitive counts, see the report schema).
+    """
+
+    accept_triggers: tuple[str, ...] | None = None
+    accepted_on_open: bool = False
+    supplement_triggers: tuple[str, ...] = ()
+    refusal_triggers: tuple[str, ...] = ()
+    refusal_reason_field: str | None = None
+    appeal_triggers: tuple[str, ...] = ()
+    suppress_small_counts: bool = False
+
+
+# ------------------------------------------------------------------------------- the applicant's view
+
+@dataclass(frozen=True)
+class PublicStatus:
+    """What the applicant's progress page (services/progress.py) says about a state, in plain words.
+
+    ``step``: where the case is. ``waiting_for``: what the office is waiting for (None: a default
+    sentence chosen by the progress page). ``items_field``: a case data field written by the step that
+    led here and listing what the applicant must supply (the supplement notice's ``missing_items``); its
+    value is shown as is, so only a field written for the applicant's eyes may be named. ``rateable``: the
+    service is complete although the case stays open (an enrolled subsidy), so the applicant may rate it.
+    """
+
+    step: Text
+    waiting_for: Text | None = None
+    items_field: str | None = None
+    rateable: bool = False
 
 
 # -------------------------------------------------------------------------------------------- workflow
@@ -295,6 +347,10 @@ class Workflow:
     # Checks across application fields that single fields cannot make (e.g. a limitation period):
     # (clean data, today) → errors by field name.
     check_application: Callable[[Mapping[str, Any], date], dict[str, Text]] | None = None
+    # Facts the monthly meeting report needs (which step accepts, which refuse, ...).
+    report: ReportSpec = ReportSpec()
+    # Plain-language texts for the applicant's progress page, by state (missing: the state's label).
+    public_status: Mapping[str, PublicStatus] = field(default_factory=dict)
     machine: Machine = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -303,6 +359,8 @@ class Workflow:
             unknown = {step.dest, *step.sources} - set(names)
             if unknown:
                 raise ValueError(f"{self.name}.{step.trigger}: unknown states {sorted(unknown)}")
+        self._check_report_spec()
+        self._check_public_status()
         self.machine = Machine(
             model=None,
             states=names,
@@ -314,6 +372,36 @@ class Workflow:
             auto_transitions=False,
             send_event=True,
         )
+
+    def _check_report_spec(self) -> None:
+        """A report declaration naming a step or field the workflow lacks is a bug: fail at import."""
+        spec = self.report
+        named = ((spec.accept_triggers or ()) + spec.supplement_triggers + spec.refusal_triggers
+                 + spec.appeal_triggers)
+        unknown = [t for t in named if not any(s.trigger == t for s in self.steps)]
+        if unknown:
+            raise ValueError(f"{self.name}.report: unknown steps {unknown}")
+        if spec.refusal_reason_field is not None:
+            for step in self.steps:
+                if step.trigger in spec.refusal_triggers and not any(
+                        f.name == spec.refusal_reason_field and f.kind == "choice" for f in step.fields):
+                    raise ValueError(f"{self.name}.report: {step.trigger} has no choice field "
+                                     f"{spec.refusal_reason_field}")
+
+    def _check_public_status(self) -> None:
+        """Public texts for a state the workflow lacks, or naming a field no step writes: fail at import."""
+        names = {s.name for s in self.states}
+        unknown = sorted(set(self.public_status) - names)
+        if unknown:
+            raise ValueError(f"{self.name}.public_status: unknown states {unknown}")
+        written = {f.name for s in self.steps for f in s.fields}
+        for state, status in self.public_status.items():
+            if status.items_field is not None and status.items_field not in written:
+                raise ValueError(f"{self.name}.public_status[{state}]: no step writes {status.items_field}")
+
+    def public_status_of(self, state: str) -> PublicStatus:
+        """The applicant's words for ``state`` (its label when the workflow declares none)."""
+        return self.public_status.get(state) or PublicStatus(self.state_label(state))
 
     def state_label(self, state: str) -> Text:
         return self.states[state].value

@@ -21,7 +21,8 @@ from enum import Enum
 from typing import Any, Mapping
 
 from caseflow.workflows.definition import (
-    DeadlineRule, Document, Field, GuardRefused, Step, Text, Workflow, calendar_days, working_days,
+    DeadlineRule, Document, Field, GuardRefused, PublicStatus, ReportSpec, Step, Text, Workflow,
+    calendar_days, working_days,
 )
 
 
@@ -401,6 +402,29 @@ STEPS = (
     Step("close", ("enforced", "terminated"), "closed", Text("结案", "Close the case"), HEAD),
 )
 
+# What the party's progress page says where the party has something to do (services/progress.py); the
+# other states speak for themselves through their labels. Never an amount: the documents served state it.
+PUBLIC_STATUS = {
+    "notice_served": PublicStatus(
+        Text("已送达事先告知书", "The advance notice has been served"),
+        Text("您可以在告知书载明的期限内陈述、申辩或要求听证。",
+             "You may make a statement or ask for a hearing within the period the notice gives.")),
+    "hearing_scheduled": PublicStatus(
+        Text("已安排听证", "A hearing is scheduled"),
+        Text("请按听证通知书载明的时间、地点参加听证。", "Please attend the hearing at the time and place the notice gives.")),
+    "payment_due": PublicStatus(Text("待缴纳", "Payment due"),
+                                Text("请在决定书载明的期限内缴纳。", "Please pay within the period the decision gives.")),
+    "instalments": PublicStatus(Text("分期缴纳中", "Paying by instalments"),
+                                Text("请按批准的分期计划缴纳。", "Please pay each instalment as approved.")),
+    "postponed": PublicStatus(Text("已批准延期缴纳", "Payment postponed"),
+                              Text("请在批准的延期期限内缴纳。", "Please pay by the approved date.")),
+    "overdue": PublicStatus(Text("逾期未缴纳", "Payment overdue"),
+                            Text("请尽快缴纳；逾期将依法加处罚款。",
+                                 "Please pay as soon as possible; a late charge accrues by law.")),
+    "demand_served": PublicStatus(Text("已送达催告书", "A demand to pay has been served"),
+                                  Text("请在催告书载明的期限内履行。", "Please pay within the period the demand gives.")),
+}
+
 WORKFLOW = Workflow(
     name="fee_case",
     version=1,
@@ -426,6 +450,10 @@ WORKFLOW = Workflow(
     application_fields=APPLICATION_FIELDS,
     opened_by=frozenset({"clerk", "supervisor"}),
     receipt_prefix="FK",
+    public_status=PUBLIC_STATUS,
+    # 立案调查 issues the case number; nobody applies, so nothing is refused or sent back for documents.
+    # An appeal is the party's 复议/诉讼 against the decision.
+    report=ReportSpec(accept_triggers=("investigate",), appeal_triggers=("appeal",)),
     check_application=check_application,
     documents=(
         Document("advance_notice", Text("行政处罚事先告知书", "Advance notice of penalty"),

@@ -14,7 +14,8 @@ from enum import Enum
 from typing import Any
 
 from caseflow.workflows.definition import (
-    SAME_CALENDAR_DAY, DeadlineRule, Document, Field, GuardRefused, Step, Text, Workflow,
+    SAME_CALENDAR_DAY, DeadlineRule, Document, Field, GuardRefused, PublicStatus, ReportSpec, Step, Text,
+    Workflow,
 )
 
 
@@ -89,6 +90,20 @@ STEPS = (
          danger=True),
 )
 
+# What the applicant's progress page says in each state (services/progress.py): the state and the date
+# only. No field of these cases is ever shown there, not even the list of missing documents.
+PUBLIC_STATUS = {
+    "submitted": PublicStatus(Text("已受理，当日办结", "Received: it is decided today")),
+    "needs_supplement": PublicStatus(
+        Text("材料需要补正", "Documents are missing"),
+        Text("请按补正材料通知书补齐所列材料后重新提交。",
+             "Please supply what the notice of missing documents lists, then submit again.")),
+    "issued": PublicStatus(Text("证明已出具", "The certificate has been issued")),
+    "refused": PublicStatus(Text("不予出具，理由和救济途径见决定书",
+                                 "Refused: the written decision gives the reasons and how to appeal")),
+    "withdrawn": PublicStatus(Text("申请已撤回", "The application was withdrawn")),
+}
+
 WORKFLOW = Workflow(
     name="procedure_certificate",
     version=1,
@@ -109,6 +124,12 @@ WORKFLOW = Workflow(
     # The application is taken in person by the clerk who handles it: receiving it is accepting it, so
     # the receipt number is issued on submission (services/procedure_certificates.py).
     receipt_prefix="ZZ",
+    public_status=PUBLIC_STATUS,
+    # Accepted on submission (above); refusals by their ground; small village counts hidden, as these are
+    # reproductive-health cases (个人信息保护法 第28条).
+    report=ReportSpec(accepted_on_open=True, supplement_triggers=("request_supplement",),
+                      refusal_triggers=("refuse",), refusal_reason_field="refusal_ground",
+                      suppress_small_counts=True),
     need_to_know=True,
     documents=(
         Document("receipt", Text("受理回执", "Acceptance receipt"), lambda case: case.number is not None),

@@ -16,7 +16,8 @@ from enum import Enum
 from typing import Any, Mapping
 
 from caseflow.workflows.definition import (
-    REQUIRED, SYSTEM, DeadlineRule, Document, Field, Step, Text, Workflow, calendar_days,
+    REQUIRED, SYSTEM, DeadlineRule, Document, Field, PublicStatus, ReportSpec, Step, Text, Workflow,
+    calendar_days,
     working_days,
 )
 
@@ -163,6 +164,42 @@ STEPS = (
          reason_label=Text("申请人撤回的说明", "Applicant's request to withdraw"), danger=True),
 )
 
+# What the applicant's progress page says in each state (services/progress.py). Once enrolled the
+# eligibility check is done, so the applicant may rate it although the enrolment stays open for years.
+PUBLIC_STATUS = {
+    "applied": PublicStatus(Text("已申报，等待村级初审", "Applied: waiting for the village review")),
+    "returned": PublicStatus(
+        Text("材料需要补充", "Documents are missing"),
+        Text("请补充以下材料后重新提交（补充期间办理期限暂停计算）：",
+             "Please supply the following and submit again (the time limit is paused meanwhile):"),
+        items_field="missing_items"),
+    "village_reviewed": PublicStatus(Text("村级初审已通过，等待公示", "Village review passed: public notice next")),
+    "public_notice": PublicStatus(
+        Text("正在公示", "On public notice"),
+        Text("公示期间办理期限暂停计算；公示期满无异议的，转入乡级审核。",
+             "The time limit is paused during the notice; if nobody objects, the township reviews it next.")),
+    "objection_check": PublicStatus(Text("公示期间有异议，正在核查",
+                                         "Someone objected during the notice: it is being checked")),
+    "notice_ended": PublicStatus(Text("公示期满，等待乡级审核", "Notice ended: waiting for the township review")),
+    "township_reviewed": PublicStatus(Text("乡级审核已通过，等待县级审批",
+                                           "Township review passed: waiting for the county")),
+    "county_approved": PublicStatus(Text("县级已审批通过，等待备案发放", "Approved by the county: enrolment next")),
+    "active": PublicStatus(Text("资格已确认，按期发放", "Eligible: payments are made each period"),
+                           Text("无需您提供材料；每年进行一次年审。",
+                                "Nothing is needed from you; eligibility is rechecked yearly."),
+                           rateable=True),
+    "reconfirming": PublicStatus(Text("正在年审", "Annual reconfirmation under way")),
+    "suspended": PublicStatus(Text("暂停发放", "Payments suspended"),
+                              Text("请联系办理机关了解恢复发放的条件。",
+                                   "Please ask the office what is needed to resume payments.")),
+    "exit_scheduled": PublicStatus(Text("已登记退出，自下一发放期起停止发放",
+                                        "Exit recorded: payments stop from the next period")),
+    "ended": PublicStatus(Text("已退出", "Ended")),
+    "rejected": PublicStatus(Text("不予确认，理由和救济途径见决定书",
+                                  "Rejected: the written decision gives the reasons and how to appeal")),
+    "withdrawn": PublicStatus(Text("申请已撤回", "The application was withdrawn")),
+}
+
 WORKFLOW = Workflow(
     name="subsidy",
     version=1,
@@ -186,6 +223,11 @@ WORKFLOW = Workflow(
     application_fields=APPLICATION_FIELDS,
     opened_by=frozenset({"village_officer", "clerk", "supervisor"}),
     receipt_prefix="BZ",
+    public_status=PUBLIC_STATUS,
+    # The village review is the acceptance (it issues the receipt); a rejection, after an objection or by
+    # the county, is one step with its reasons in free text.
+    report=ReportSpec(accept_triggers=("village_review",), supplement_triggers=("return_for_documents",),
+                      refusal_triggers=("reject",)),
     check_application=check_application,
     documents=(
         Document("receipt", Text("受理回执", "Acceptance receipt"), lambda case: case.number is not None),

@@ -252,3 +252,14 @@ def test_cases_of_another_township_never_appear(office):
     for address in ("clerk@example.test", "supervisor@example.test"):
         assert "外镇件" not in queued()[address].text_body and "本镇件" in queued()[address].text_body
     assert "本镇件" not in queued()["outsider@example.test"].text_body
+
+
+def test_listing_a_need_to_know_case_in_an_email_is_logged_as_a_read_once(office, desk):
+    from caseflow.services.audit import reads_of
+
+    run_digest()
+    run_digest(NOW + timedelta(hours=1))
+    reads = {(read.user.username, read.what) for read in reads_of(reload(desk["procedure"]))}
+    assert reads == {("supervisor", "digest"), ("clerk2", "digest")}
+    assert len(reads_of(reload(desk["procedure"]))) == 2
+    assert reads_of(reload(desk["overdue"])) == []  # other cases' reads are not logged

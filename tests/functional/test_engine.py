@@ -101,6 +101,20 @@ def test_acceptance_issues_a_unique_receipt_number_and_pin_and_assigns_the_clerk
     assert reload(first).events[-1].data["number"] == "SY2026000001"
 
 
+def test_a_supplement_notice_gives_the_receipt_number_and_pin_but_not_the_case(db, office):
+    from caseflow.services.cases import workflow_of as wf_of
+
+    case = advance(make_case(office, now=at(2026, 11, 23)), ["request_supplement"], office, now=at(2026, 11, 23, 11))
+    number, pin = case.number, case.pin
+    assert number == "SY2026000001" and len(pin) == 6 and case.assignee is None
+    assert case.events[-1].data["number"] == number
+    documents = {d.name for d in wf_of(case).documents if d.available(case)}
+    assert documents == {"supplement_notice"}  # the acceptance receipt waits for the acceptance
+    advance(case, ["resubmit", "accept"], office, now=at(2026, 11, 24))
+    assert (case.number, case.pin) == (number, pin) and case.assignee.username == "clerk"
+    assert "receipt" in {d.name for d in wf_of(case).documents if d.available(case)}
+
+
 def test_deadlines_follow_the_state_and_the_clock_stops_while_waiting_for_documents(db, office):
     case = make_case(office, now=at(2026, 9, 29))  # Tue; the 5 wd skip National Day (Oct 1-7):
     assert case.due_at == end_of_local_day(date(2026, 10, 12))  # Wed 30, Thu 8, Fri 9, Sat 10 (调休), Mon 12

@@ -235,11 +235,11 @@ def test_reassignment_gives_the_case_to_the_new_clerk_only(app, office):
 
 def test_village_officers_get_no_new_application_link_and_no_form(app, office):
     village = signed_in(app, "village1")
-    assert NEW not in html_of(village.get("/"))
+    assert NEW not in html_of(village.get("/cases/new"))
     assert village.get(NEW).status_code == 403
     assert village.post(NEW, data={"gestation_weeks": "16"}).status_code == 403
-    assert NEW in html_of(signed_in(app, "clerk").get("/"))
-    assert NEW in html_of(signed_in(app, "supervisor").get("/"))
+    assert NEW in html_of(signed_in(app, "clerk").get("/cases/new"))
+    assert NEW in html_of(signed_in(app, "supervisor").get("/cases/new"))
 
 
 def test_the_api_opens_one_for_the_clerk_and_refuses_village_officers(app, client, office):

@@ -1,6 +1,8 @@
 """The case page, the step forms, assignment, new applications, and what each role and place may see."""
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import pytest
@@ -59,6 +61,17 @@ def test_case_page_shows_the_case_with_the_resident_id_masked(app, office):
     assert "mother" not in text and "on_site" not in text
     assert "未受理" in text and "已提交" in text and "法定期限" in text and "待分配" in text
     assert "提交申请" in text and "Village1" in text  # the first history entry and who submitted
+
+
+def test_the_application_section_shows_the_application_not_what_later_steps_recorded(app, office):
+    case = factories.advance(make_case(office), ["accept", "verify"], office)
+    page = html_of(signed_in(app, "clerk").get(f"/cases/{case.id}"))
+    application = page[page.index("<h2>申请信息</h2>"):]
+    application = application[:application.index("</section>")]
+    assert "户籍地址" in application
+    # The verification step's values belong to its timeline entry, with their labels, never as raw keys.
+    assert "discrepancy" not in page and "other_registry" not in page
+    assert "不一致之处" not in application and "不一致之处" in page
 
 
 def test_case_page_shows_deadlines_and_the_stopped_clock(app, office):
@@ -228,7 +241,8 @@ def test_stale_version_after_the_case_moved_on(app, office):
     assert response.status_code == 302 and response.headers["Location"] == f"/cases/{case.id}"
     assert "该案件已被他人修改，请刷新后重试。" in text_of(clerk.get(f"/cases/{case.id}"))
     case = reload(case)
-    assert case.state == "needs_supplement" and case.number is None
+    assert case.state == "needs_supplement"  # not accepted by the stale form
+    assert [e.trigger for e in case.events] == ["submit", "request_supplement"]
 
 
 # ----------------------------------------------------------------------------------------- assignment
@@ -430,3 +444,13 @@ def test_new_application_is_only_for_roles_that_may_open(app, office):
     assert signed_in(app, "clerk").get("/cases/new/no_such_workflow").status_code == 404
     header = text_of(signed_in(app, "auditor").get("/"))
     assert "新申请" not in header and "全部案件" in header
+    assert signed_in(app, "auditor").get("/cases/new").status_code == 403
+
+
+def test_new_application_page_lists_what_the_role_may_open(app, office):
+    page = html_of(signed_in(app, "village1").get("/cases/new"))
+    assert 'id="nav-new"' in page
+    links = set(re.findall(r'href="/cases/new/(\w+)"', page))
+    assert links == {"birth_registration", "subsidy"}  # village officers enter neither certificates nor fee cases
+    clerk = set(re.findall(r'href="/cases/new/(\w+)"', html_of(signed_in(app, "clerk").get("/cases/new"))))
+    assert clerk == {"birth_registration", "procedure_certificate", "subsidy", "fee_case"}

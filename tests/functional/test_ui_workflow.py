@@ -107,6 +107,9 @@ def test_request_supplement_then_resubmit(app, office):
     assert "《中华人民共和国行政许可法》第三十二条" in text
     assert "户口簿首页及本人页复印件" in text and "结婚证复印件" in text
     assert "1. 户口簿首页及本人页复印件\n2. 结婚证复印件" in html_of(notice)  # one full list, lines kept
+    # The applicant can look up what is missing: the notice carries the receipt number and PIN.
+    assert f"办件编号：{case.number}" in text and case.pin in text and "/progress" in text
+    assert case.pin not in text_of(signed_in(app, "auditor").get(f"/cases/{case.id}/documents/supplement_notice"))
 
     village1 = signed_in(app, "village1")
     assert step_links(village1.get(f"/cases/{case.id}"), case.id) == {"resubmit", "withdraw"}
