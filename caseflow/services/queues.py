@@ -111,14 +111,17 @@ def ordered_search(query: sa.Select) -> sa.Select:
     return _ordered(query)
 
 
-def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | None = None) -> Page:
+def my_queue_query(user: User) -> sa.Select:
     """Open cases assigned to ``user``, and unassigned open cases in their jurisdiction."""
-    bounds = LightBounds.current(now)
-    query = visible_cases(user).where(
+    return visible_cases(user).where(
         Case.closed_at.is_(None),
         sa.or_(Case.assignee_id == user.id, Case.assignee_id.is_(None)),
     )
-    return _paginate(query, page, page_size, bounds)
+
+
+def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | None = None) -> Page:
+    """``user``'s queue, a page of it, most urgent first."""
+    return _paginate(my_queue_query(user), page, page_size, LightBounds.current(now))
 
 
 # ------------------------------------------------------------------------------------------- team queue

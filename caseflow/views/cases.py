@@ -23,11 +23,13 @@ from caseflow.services.cases import (
 )
 from caseflow.services.deadlines import LIGHTS, LightBounds, load_policy
 from caseflow.services.errors import STALE, Conflict, NotFound, PermissionDenied, ServiceError
-from caseflow.services.queues import CaseFilter, my_queue, ordered_search, search_cases, search_query
+from caseflow.services.queues import (
+    CaseFilter, my_queue, my_queue_query, ordered_search, search_cases, search_query,
+)
 from caseflow.services.users import users_by_username
-from caseflow.views.template_helpers import current_locale, field_value, listing, openable_workflows, tr, yuan
 from caseflow.views.ids import page_number, parse_id
 from caseflow.views.team import send_export
+from caseflow.views.template_helpers import current_locale, field_value, listing, openable_workflows, tr, yuan
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import Field, Period, Workflow
 
@@ -90,6 +92,15 @@ def search():
     filters = _search_filters(request.args)
     return render_template("cases/search.html", filters=filters,
                            page=search_cases(_user(), filters, **_page_args()))
+
+
+@bp.route("/export.<fmt>")
+@login_required
+def export_queue(fmt: str):
+    """My queue, every page, as CSV or XLSX (the same export code path as the other lists)."""
+    if not access.can_read_cases(current_user):
+        abort(403)
+    return send_export(ordered_search(my_queue_query(_user())), fmt, "my-queue", url_for(".index"))
 
 
 @bp.route("/cases/export.<fmt>")

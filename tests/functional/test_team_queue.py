@@ -18,7 +18,7 @@ from caseflow.services import queues
 from caseflow.services.cases import apply_transition, assign_case
 from caseflow.services.deadlines import LightBounds
 from caseflow.services.users import save_jurisdiction
-from tests.factories import make_case, make_procedure_case, make_subsidy_case, make_user, reload
+from tests.factories import advance, make_case, make_procedure_case, make_subsidy_case, make_user, reload
 from tests.functional.ui_support import case_rows, field_error, html_of, make_outside_case, signed_in, text_of
 
 
@@ -451,6 +451,22 @@ def test_the_all_cases_list_exports_its_filter(app, office):
     assert [row[4] for row in read_xlsx(client.get(xlsx_link))[1:]] == ["导出甲"]
     assert client.get("/cases/export.pdf").status_code == 404
     assert signed_in(app, "admin").get("/cases/export.csv").status_code == 403
+
+
+def test_my_queue_exports_what_it_lists(app, office):
+    mine = advance(make_case(office, name="我的件"), ["accept"], office)  # accepted by the clerk: theirs
+    make_case(office, name="待分派")  # unassigned, in the clerk's township: in their queue too
+    others = advance(make_case(office, name="别人的"), ["accept"], office)
+    with transactional():
+        assign_case(reload(others), office["clerk2"], office["supervisor"], reload(others).version)
+    advance(make_case(office, name="已办结"), ["accept", "register"], office)
+    client = signed_in(app, "clerk")
+    page = html_of(client.get("/"))
+    link = re.search(r'id="export-csv" href="([^"]+)"', page).group(1)
+    names = sorted(row[4] for row in read_csv(client.get(link))[1:])
+    assert names == ["待分派", "我的件"] and mine.number in str(read_csv(client.get(link)))
+    assert sorted(row[4] for row in read_xlsx(client.get("/export.xlsx"))[1:]) == ["待分派", "我的件"]
+    assert signed_in(app, "admin").get("/export.csv").status_code == 403
 
 
 def test_open_page_lists_stay_in_local_time(app, office):
