@@ -734,6 +734,11 @@ class Leave(db.Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     delegate: Mapped[User | None] = relationship(foreign_keys=[delegate_id])
 
+    @classmethod
+    def covering(cls, day: date) -> sa.ColumnElement[bool]:
+        """The SQL condition for leave under way on ``day`` (both ends included)."""
+        return sa.and_(cls.starts_on <= day, cls.ends_on >= day)
+
     __table_args__ = (
         sa.CheckConstraint("ends_on >= starts_on", name="period"),
         sa.Index("ix_leave_user_ends_on", "user_id", "ends_on"),

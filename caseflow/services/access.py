@@ -104,7 +104,7 @@ def case_handlers(case: Case, day: date | None = None) -> list[User]:
     Assigning a need-to-know case is what lets a clerk see it at all.
     """
     day = day or local_date(utcnow())
-    away = sa.select(Leave.user_id).where(Leave.starts_on <= day, Leave.ends_on >= day)
+    away = sa.select(Leave.user_id).where(Leave.covering(day))
     places = [case.jurisdiction_id]
     if case.jurisdiction.parent_id is not None:
         places.append(case.jurisdiction.parent_id)

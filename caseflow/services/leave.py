@@ -173,13 +173,13 @@ def shorten_leave(leave: Leave, ends_on: date | str | None, actor: User, now: da
 def on_leave(user: User, day: date) -> Leave | None:
     """The leave ``user`` is on during ``day``, if any."""
     return db.session.scalars(
-        sa.select(Leave).where(Leave.user_id == user.id, Leave.starts_on <= day, Leave.ends_on >= day).limit(1)
+        sa.select(Leave).where(Leave.user_id == user.id, Leave.covering(day)).limit(1)
     ).first()
 
 
 def users_on_leave(day: date) -> dict[int, Leave]:
     """Everyone away on ``day``: user id → their leave."""
-    rows = db.session.scalars(sa.select(Leave).where(Leave.starts_on <= day, Leave.ends_on >= day))
+    rows = db.session.scalars(sa.select(Leave).where(Leave.covering(day)))
     return {leave.user_id: leave for leave in rows}
 
 

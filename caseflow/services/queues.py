@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.orm import aliased, selectinload
 
-from caseflow.calendar import LOCAL_TZ, to_local, utcnow
+from caseflow.calendar import LOCAL_TZ, local_date, to_local, utcnow
 from caseflow.extensions import db
 from caseflow.models import (
     Case, Jurisdiction, Leave, Person, SavedFilter, User, UserRole, mask_resident_id, user_jurisdiction,
@@ -226,8 +226,7 @@ def team_handlers(user: User, *, assignable: bool = False) -> list[User]:
         User.id.in_(sa.select(UserRole.user_id).where(UserRole.role.in_(access.HANDLER_ROLES))),
     )
     if assignable:
-        today = to_local(utcnow()).date()
-        away = sa.select(Leave.user_id).where(Leave.starts_on <= today, Leave.ends_on >= today)
+        away = sa.select(Leave.user_id).where(Leave.covering(local_date(utcnow())))
         query = query.where(User.active.is_(True), User.id.not_in(away))
     return list(db.session.scalars(query.order_by(User.display_name, User.username)))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from caseflow import workflows
+from caseflow.extensions import limiter
 from caseflow.workflows import birth_registration
 from tests.functional.smtp_support import MAIL_FROM, SmtpServer, free_port
 
@@ -50,3 +51,13 @@ def smtp(app, monkeypatch):
 def smtp_up(smtp):
     smtp.start()
     return smtp
+
+
+@pytest.fixture
+def generous_progress_limits(app, monkeypatch):
+    """High limits on the public progress page, for tests that look cases up many times from one address."""
+    monkeypatch.setitem(app.config, "CASEFLOW_PROGRESS_RATE_LIMIT", "100000 per minute")
+    monkeypatch.setitem(app.config, "CASEFLOW_PROGRESS_NUMBER_LIMIT", "100000 per day")
+    limiter.reset()
+    yield
+    limiter.reset()

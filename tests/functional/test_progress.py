@@ -18,14 +18,8 @@ from tests.factories import (
 from tests.functional.ui_support import form_fields, html_of, signed_in, text_of, ui_client
 
 
-@pytest.fixture(autouse=True)
-def generous_limits(app, monkeypatch):
-    """The tests look cases up many times from one address; the throttling tests lower these again."""
-    monkeypatch.setitem(app.config, "CASEFLOW_PROGRESS_RATE_LIMIT", "100000 per minute")
-    monkeypatch.setitem(app.config, "CASEFLOW_PROGRESS_NUMBER_LIMIT", "100000 per day")
-    limiter.reset()
-    yield
-    limiter.reset()
+# The tests look cases up many times from one address; the throttling tests lower the limits again.
+pytestmark = pytest.mark.usefixtures("generous_progress_limits")
 
 
 def accepted_case(office, **applicant_fields) -> Case:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from itsdangerous import TimestampSigner
 
 from caseflow.calendar import utcnow
-from caseflow.extensions import db, limiter, transactional
+from caseflow.extensions import db, transactional
 from caseflow.models import Case, CaseRead, FollowUp, Jurisdiction, Rating, User
 from caseflow.services import ratings
 from caseflow.services.cases import apply_transition
@@ -25,13 +25,8 @@ from tests.functional.ui_support import (
 )
 
 
-@pytest.fixture(autouse=True)
-def generous_limits(app, monkeypatch):
-    monkeypatch.setitem(app.config, "CASEFLOW_PROGRESS_RATE_LIMIT", "100000 per minute")
-    monkeypatch.setitem(app.config, "CASEFLOW_PROGRESS_NUMBER_LIMIT", "100000 per day")
-    limiter.reset()
-    yield
-    limiter.reset()
+# The tests look cases up many times from one address; the throttling tests lower the limits again.
+pytestmark = pytest.mark.usefixtures("generous_progress_limits")
 
 
 def registered_case(office, **applicant_fields) -> Case:
