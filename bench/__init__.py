@@ -1,0 +1,1 @@
+"""Benchmarks (docs/benchmarks.md). Never imported by the application; run as ``python -m bench.<name>``."""
