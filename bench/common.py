@@ -107,8 +107,12 @@ def machine(database_url: str | None = None) -> dict[str, Any]:
     return described
 
 
-def record(name: str, database_url: str, figures: dict[str, Any], *, write: bool = True) -> Path | None:
-    """Print ``figures`` and write them, with the machine and the command line, to bench/results."""
+def record(name: str, database_url: str, figures: dict[str, Any], *, write: bool = True,
+           variant: str | None = None) -> Path | None:
+    """Print ``figures`` and write them, with the machine and the command line, to bench/results.
+
+    ``variant`` (e.g. "2workers") keeps the results of one shape of a benchmark in their own file,
+    ``<name>.<variant>.<dialect>.json``, next to the default shape's."""
     result = {
         "benchmark": name,
         "dialect": dialect_of(database_url),
@@ -121,6 +125,6 @@ def record(name: str, database_url: str, figures: dict[str, Any], *, write: bool
     if not write:
         return None
     RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{name}.{result['dialect']}.json"
+    path = RESULTS_DIR / f"{name}.{variant + '.' if variant else ''}{result['dialect']}.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

@@ -16,6 +16,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the WSGI app. ``config`` overrides the environment-derived settings (tests use it)."""
     app = Flask(__name__, instance_relative_config=True)
     configure_settings(app, config)
+    configure_proxy(app)
     configure_database(app)
     configure_auth(app)
     configure_i18n(app)
@@ -30,7 +31,27 @@ def configure_settings(app: Flask, config: dict[str, Any] | None) -> None:
     app.config.update(config or {})
 
 
+def configure_proxy(app: Flask) -> None:
+    """Behind CASEFLOW_PROXY_HOPS reverse proxies, take the client's address, scheme and host from the
+    X-Forwarded-* headers they add: the sign-in and progress limits count per client address, and a
+    proxy's own address would put every client in one bucket."""
+    hops = app.config["CASEFLOW_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+
 def configure_database(app: Flask) -> None:
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Explicit SQLALCHEMY_ENGINE_OPTIONS (tests, benchmarks) win over the CASEFLOW_DB_POOL_* settings.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_size": app.config["CASEFLOW_DB_POOL_SIZE"],
+            "max_overflow": app.config["CASEFLOW_DB_MAX_OVERFLOW"],
+            "pool_timeout": app.config["CASEFLOW_DB_POOL_TIMEOUT"],
+            "pool_recycle": app.config["CASEFLOW_DB_POOL_RECYCLE"],
+            "pool_pre_ping": app.config["CASEFLOW_DB_POOL_PRE_PING"],
+        } | app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

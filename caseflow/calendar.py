@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Mapping
+from typing import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -53,6 +53,26 @@ def package_has_year(year: int) -> bool:
     return True
 
 
+# National answers for days of years the installed package covers, worked out once: the package rescans
+# its whole table on every call, and its data cannot change while the process runs. Bounded (a day is a
+# few dozen bytes; 8192 days are 22 years), emptied when full.
+_NATIONAL: dict[date, bool] = {}
+_NATIONAL_SIZE = 8192
+
+
+def national_working_day(day: date) -> bool:
+    """Whether ``day`` is a working day by the national calendar, or by the fallback rule (weekends and the
+    fixed-date holidays) for a year the installed chinese-calendar lacks."""
+    if not package_has_year(day.year):
+        return day.weekday() < 5 and (day.month, day.day) not in FIXED_DATE_HOLIDAYS
+    found = _NATIONAL.get(day)
+    if found is None:
+        if len(_NATIONAL) >= _NATIONAL_SIZE:
+            _NATIONAL.clear()
+        found = _NATIONAL[day] = chinese_calendar.is_workday(day)
+    return found
+
+
 @dataclass(frozen=True)
 class Deadline:
     at: datetime
@@ -62,22 +82,38 @@ class Deadline:
 class OfficeCalendar:
     """Working-day arithmetic for one office: the national calendar plus its own overrides.
 
-    ``overrides`` maps a date to True (an extra working day) or False (office closed).
+    ``overrides`` maps a date to True (an extra working day) or False (office closed). A calendar does not
+    change once made (changed overrides make a new calendar: services.deadlines.load_calendar), so it
+    remembers the firm deadlines it has worked out, and a process reuses it for every transition.
+    Provisional ones are worked out afresh: they change when a package upgrade brings the year's data.
     """
+
+    # Firm deadlines remembered; far more than the distinct (start day, period) pairs a day's work asks.
+    MEMO_SIZE = 4096
 
     def __init__(self, overrides: Mapping[date, bool] | None = None):
         self.overrides = dict(overrides or {})
+        self._memo: dict[tuple[str, date, int], Deadline] = {}
 
     def is_working_day(self, day: date) -> bool:
         if day in self.overrides:
             return self.overrides[day]
-        if package_has_year(day.year):
-            return chinese_calendar.is_workday(day)
-        return day.weekday() < 5 and (day.month, day.day) not in FIXED_DATE_HOLIDAYS
+        return national_working_day(day)
 
     def is_provisional(self, day: date) -> bool:
         """Whether ``day``'s status is a guess (no official data for its year, no override)."""
         return day not in self.overrides and not package_has_year(day.year)
+
+    def _remembered(self, kind: str, day: date, count: int, work: Callable[[date, int], Deadline]) -> Deadline:
+        key = (kind, day, count)
+        found = self._memo.get(key)
+        if found is None:
+            found = work(day, count)
+            if not found.provisional:
+                if len(self._memo) >= self.MEMO_SIZE:  # bounded: a long-running process meets ever new days
+                    self._memo.clear()
+                self._memo[key] = found
+        return found
 
     def add_working_days(self, start: datetime, count: int) -> Deadline:
         """End of the ``count``-th working day after ``start``'s local date.
@@ -85,7 +121,9 @@ class OfficeCalendar:
         ``count == 0`` means "the same day": the end of that day, or of the next working day when the
         case arrived on a day the office is closed.
         """
-        day = local_date(start)
+        return self._remembered("working", local_date(start), count, self._add_working_days)
+
+    def _add_working_days(self, day: date, count: int) -> Deadline:
         provisional = False
         if count == 0:
             while not self.is_working_day(day):
@@ -103,7 +141,10 @@ class OfficeCalendar:
     def add_calendar_days(self, start: datetime, count: int) -> Deadline:
         """End of the ``count``-th calendar day after ``start``; a period that would end on a day the
         office is closed runs to the end of the next working day (行政处罚法 第85条 via 民事诉讼法)."""
-        day = local_date(start) + timedelta(days=count)
+        return self._remembered("calendar", local_date(start), count, self._add_calendar_days)
+
+    def _add_calendar_days(self, start_day: date, count: int) -> Deadline:
+        day = start_day + timedelta(days=count)
         provisional = self.is_provisional(day)
         while not self.is_working_day(day):
             day += timedelta(days=1)

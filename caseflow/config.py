@@ -21,6 +21,20 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_int(name: str, default: int, *, minimum: int) -> int:
+    """An integer setting; a typo stops the app at start with the variable's name, not deep in a request."""
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError(f"CASEFLOW_{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"CASEFLOW_{name} must be at least {minimum}, not {number}")
+    return number
+
+
 def load_settings(instance_path: str) -> dict:
     """Return the Flask config mapping for this process."""
     instance = Path(instance_path)
@@ -51,8 +65,24 @@ def load_settings(instance_path: str) -> dict:
         # when the window ends; the office can still tell the applicant the progress by phone).
         "CASEFLOW_PROGRESS_RATE_LIMIT": _env("PROGRESS_RATE_LIMIT", "10 per minute; 60 per hour"),
         "CASEFLOW_PROGRESS_NUMBER_LIMIT": _env("PROGRESS_NUMBER_LIMIT", "20 per day"),
-        # memory:// counts per process; several workers or machines share e.g. redis://host:6379.
+        # memory:// counts per process; several workers or machines share e.g. redis://host:6379
+        # (pip install 'caseflow[redis]').
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        # Reverse proxies in front of caseflow that append to X-Forwarded-For/-Proto/-Host (nginx: 1).
+        # 0 trusts no such header: the client address is the connecting one. More than there are lets
+        # clients forge their address (and escape the per-address sign-in limits).
+        "CASEFLOW_PROXY_HOPS": _env_int("PROXY_HOPS", 0, minimum=0),
+        # The database connection pool of each process (PostgreSQL; SQLite keeps SQLAlchemy's defaults).
+        # A sync gunicorn worker uses one connection at a time: see docs/deployment.md for max_connections.
+        "CASEFLOW_DB_POOL_SIZE": _env_int("DB_POOL_SIZE", 5, minimum=1),
+        "CASEFLOW_DB_MAX_OVERFLOW": _env_int("DB_MAX_OVERFLOW", 10, minimum=0),
+        "CASEFLOW_DB_POOL_TIMEOUT": _env_int("DB_POOL_TIMEOUT", 30, minimum=1),
+        # Seconds after which a pooled connection is replaced (-1: never); below any idle timeout of a
+        # firewall or connection pooler between the app and PostgreSQL.
+        "CASEFLOW_DB_POOL_RECYCLE": _env_int("DB_POOL_RECYCLE", 3600, minimum=-1),
+        # Test each connection as it leaves the pool (one round trip): after a database restart or
+        # failover the next request gets a fresh connection instead of an error.
+        "CASEFLOW_DB_POOL_PRE_PING": _env_bool("DB_POOL_PRE_PING", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         # Files on cases: stored outside the web root (default: <instance>/attachments, resolved at use).
         "CASEFLOW_ATTACHMENT_DIR": _env("ATTACHMENT_DIR"),

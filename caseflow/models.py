@@ -183,6 +183,9 @@ class Case(db.Model):
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Steps finished after their legal deadline: the monthly report's on-time rate counts cases with none.
     late_steps: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The light ("yellow", "red") the deadline scan last reminded about for the current due_at and assignee;
+    # NULL again whenever either changes (services/reminders.py), so the scan reads only cases that got worse.
+    reminded_light: Mapped[str | None] = mapped_column(sa.String(8))
 
     jurisdiction: Mapped[Jurisdiction] = relationship()
     applicant: Mapped[Person] = relationship()
@@ -201,6 +204,14 @@ class Case(db.Model):
         sa.Index("ix_case_opened_at", "opened_at"),
         sa.Index("ix_case_state_entered_at", "state_entered_at"),
         sa.Index("ix_case_closed_at", "closed_at"),
+        # The monthly report and the dashboard: a township's cases opened, closed (or open: closed_at IS
+        # NULL), and moved on since a month's end though opened before it (services/report_figures.py).
+        sa.Index("ix_case_jurisdiction_opened_at", "jurisdiction_id", "opened_at"),
+        sa.Index("ix_case_jurisdiction_closed_at", "jurisdiction_id", "closed_at"),
+        sa.Index("ix_case_jurisdiction_state_entered_at", "jurisdiction_id", "state_entered_at", "opened_at", "id"),
+        # The deadline scan's candidates: open cases by remembered light and deadline (services/reminders.py).
+        sa.Index("ix_case_reminder_scan", "reminded_light", "due_at",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
     )
 
     @property
@@ -229,7 +240,11 @@ class CaseEvent(db.Model):
     case: Mapped[Case] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
 
-    __table_args__ = (sa.UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "seq"),
+        # The monthly report reads the month's events of the steps it counts (services/report_figures.py).
+        sa.Index("ix_case_event_trigger_at", "trigger", "at"),
+    )
 
 
 class CalendarOverride(db.Model):

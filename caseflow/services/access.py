@@ -1,9 +1,13 @@
 """Who may see and touch what: roles and jurisdictions, checked on every read and every action."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Iterable
 
 import sqlalchemy as sa
+from flask import has_request_context
+from sqlalchemy.orm import Session
 
 from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db
@@ -27,15 +31,47 @@ NOT_IN_JURISDICTION = Text("该村（社区）不在您的辖区内。", "That v
 
 def jurisdiction_ids(user: User) -> set[int]:
     """The jurisdictions ``user`` works in: their own, and every village of a township they hold."""
-    if user.has_role(SYSTEM):
-        return set(db.session.scalars(sa.select(Jurisdiction.id)))
-    own = [j.id for j in user.jurisdictions]
-    if not own:
+    everywhere = user.has_role(SYSTEM)
+    own = frozenset() if everywhere else frozenset(j.id for j in user.jurisdictions)
+    if not (everywhere or own):
         return set()
-    rows = db.session.scalars(
-        sa.select(Jurisdiction.id).where(sa.or_(Jurisdiction.id.in_(own), Jurisdiction.parent_id.in_(own)))
-    )
-    return set(rows)
+    key: frozenset[int] | str = "all" if everywhere else own
+    memo = _request_memo()
+    if memo is not None and key in memo:
+        return set(memo[key])
+    query = sa.select(Jurisdiction.id)
+    if not everywhere:
+        query = query.where(sa.or_(Jurisdiction.id.in_(own), Jurisdiction.parent_id.in_(own)))
+    found = set(db.session.scalars(query))
+    if memo is not None:
+        memo[key] = frozenset(found)
+    return found
+
+
+# One page asks for the same user's jurisdictions again and again: its list, each header badge, and the
+# permission check of every row (a team-queue page of 50 rows asked 57 times, a third of its time). Within
+# a web request the answer is kept on the database session, by the jurisdictions the user holds, and
+# forgotten whenever the session flushes, commits or rolls back, or holds changes not yet flushed, so a
+# request that changes jurisdictions sees its change at once. Jobs, the CLI and services called outside a
+# request keep nothing.
+_MEMO_KEY = "caseflow.access.jurisdiction_ids"
+
+
+def _request_memo() -> dict[frozenset[int] | str, frozenset[int]] | None:
+    if not has_request_context():
+        return None
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        return None
+    return session.info.setdefault(_MEMO_KEY, {})
+
+
+def _forget_jurisdictions(session: Session, *_args: object) -> None:
+    session.info.pop(_MEMO_KEY, None)
+
+
+for _event in ("after_flush", "after_commit", "after_rollback", "after_soft_rollback"):
+    sa.event.listen(Session, _event, _forget_jurisdictions)
 
 
 def can_read_cases(user: User) -> bool:
@@ -66,12 +102,48 @@ def can_see_pin(user: User) -> bool:
     return user.is_active and user.has_role(*PIN_READER_ROLES)
 
 
+@dataclass(frozen=True)
+class ReadScope:
+    """Which cases one user may read, worked out once: ``can_read`` for one case, and for the many cases
+    of a scan (services/reminders.py) without a query per case."""
+
+    user_id: int
+    jurisdictions: frozenset[int]
+    need_to_know: frozenset[str]  # workflows whose cases only their handler (and oversight) may read
+    reads_all_need_to_know: bool
+
+    def allows(self, jurisdiction_id: int, workflow: str, assignee_id: int | None) -> bool:
+        if jurisdiction_id not in self.jurisdictions:
+            return False
+        if workflow in self.need_to_know:
+            return assignee_id == self.user_id or self.reads_all_need_to_know
+        return True
+
+
+def read_scope(user: User) -> ReadScope:
+    """What ``user`` may read (nothing at all when inactive or without a case-reading role)."""
+    return read_scopes([user])[user.id]
+
+
+def read_scopes(users: Iterable[User]) -> dict[int, ReadScope]:
+    """``read_scope`` of many users, by user id: ``jurisdiction_ids`` once per distinct set of places held
+    (what it depends on, as its memo's key says), so a scan over hundreds of assignees asks a few times."""
+    need_to_know = need_to_know_workflows()
+    places: dict[frozenset[int] | str, frozenset[int]] = {}
+    scopes: dict[int, ReadScope] = {}
+    for user in users:
+        if not can_read_cases(user):
+            scopes[user.id] = ReadScope(user.id, frozenset(), frozenset(), False)
+            continue
+        held: frozenset[int] | str = "all" if user.has_role(SYSTEM) else frozenset(j.id for j in user.jurisdictions)
+        if held not in places:
+            places[held] = frozenset(jurisdiction_ids(user))
+        scopes[user.id] = ReadScope(user.id, places[held], need_to_know, user.has_role(*NEED_TO_KNOW_ROLES))
+    return scopes
+
+
 def can_read(user: User, case: Case) -> bool:
-    if not (can_read_cases(user) and case.jurisdiction_id in jurisdiction_ids(user)):
-        return False
-    if case.workflow in need_to_know_workflows():
-        return case.assignee_id == user.id or user.has_role(*NEED_TO_KNOW_ROLES)
-    return True
+    return read_scope(user).allows(case.jurisdiction_id, case.workflow, case.assignee_id)
 
 
 def readable_case(user: User, case_id: int, *, for_update: bool = False) -> Case:

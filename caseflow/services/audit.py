@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from caseflow.extensions import db
 from caseflow.models import Case, CaseEvent, CaseRead, User
+from caseflow.services.errors import STALE, Conflict
 from caseflow.workflows import get as get_workflow
 
 GENESIS = "0" * 64
@@ -17,52 +18,57 @@ GENESIS = "0" * 64
 
 def event_hash(event: CaseEvent) -> str:
     """SHA-256 over the event's content and the previous hash; any edit to history changes it."""
+    return _content_hash(event.case_id, event.seq, event.at, event.actor_id, event.trigger, event.from_state,
+                         event.to_state, event.reason, event.data, event.prev_hash)
+
+
+def _content_hash(case_id: int, seq: int, at: datetime, actor_id: int | None, trigger: str,
+                  from_state: str | None, to_state: str, reason: str | None, data: dict[str, Any],
+                  prev_hash: str) -> str:
     payload = {
-        "case_id": event.case_id,
-        "seq": event.seq,
-        "at": event.at.astimezone(timezone.utc).isoformat(),
-        "actor_id": event.actor_id,
-        "trigger": event.trigger,
-        "from": event.from_state,
-        "to": event.to_state,
-        "reason": event.reason,
-        "data": event.data,
-        "prev": event.prev_hash,
+        "case_id": case_id,
+        "seq": seq,
+        "at": at.astimezone(timezone.utc).isoformat(),
+        "actor_id": actor_id,
+        "trigger": trigger,
+        "from": from_state,
+        "to": to_state,
+        "reason": reason,
+        "data": data,
+        "prev": prev_hash,
     }
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_events = CaseEvent.__table__
+_LAST_EVENT = (sa.select(_events.c.seq, _events.c.hash).where(_events.c.case_id == sa.bindparam("case_id"))
+               .order_by(_events.c.seq.desc()).limit(1))
+
+
 def append_event(case: Case, actor: User | None, trigger: str, from_state: str | None, to_state: str,
-                 at: datetime, reason: str | None = None, data: dict[str, Any] | None = None) -> CaseEvent:
-    """Add the next event of ``case`` to the session, chained to the one before it.
+                 at: datetime, reason: str | None = None, data: dict[str, Any] | None = None) -> None:
+    """Write the next event of ``case``, chained to the one before it (in the caller's transaction).
 
     Two writers racing for the same case both pick the same ``seq``; the unique (case_id, seq)
-    constraint makes the second one fail instead of forking the chain.
+    constraint makes the second one fail (a Conflict, as for a stale version) instead of forking the chain.
+    The row is inserted at once, without an ORM object: an event is never changed after it is written,
+    and this is the one row every step adds, so it skips the unit of work's bookkeeping.
     """
     if case.id is None:
         db.session.flush()
-    last = db.session.execute(
-        sa.select(CaseEvent.seq, CaseEvent.hash)
-        .where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.seq.desc())
-        .limit(1)
-    ).first()
-    event = CaseEvent(
-        case_id=case.id,
-        seq=(last.seq + 1) if last else 1,
-        at=at,
-        actor_id=actor.id if actor else None,
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        reason=reason,
-        data=data or {},
-        prev_hash=last.hash if last else GENESIS,
-    )
-    event.hash = event_hash(event)
-    db.session.add(event)
-    return event
+    last = db.session.execute(_LAST_EVENT, {"case_id": case.id}).first()
+    seq, prev_hash, data = (last.seq + 1) if last else 1, last.hash if last else GENESIS, data or {}
+    actor_id = actor.id if actor else None
+    row = {"case_id": case.id, "seq": seq, "at": at, "actor_id": actor_id, "trigger": trigger,
+           "from_state": from_state, "to_state": to_state, "reason": reason, "data": data, "prev_hash": prev_hash,
+           "hash": _content_hash(case.id, seq, at, actor_id, trigger, from_state, to_state, reason, data, prev_hash)}
+    try:
+        db.session.execute(sa.insert(_events), row)
+    except sa.exc.IntegrityError as exc:
+        if "case_event" not in str(exc.orig).lower():
+            raise
+        raise Conflict(STALE) from None
 
 
 def verify_chain(case: Case) -> int | None:

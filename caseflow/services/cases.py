@@ -17,7 +17,7 @@ from caseflow.models import Case, Jurisdiction, NumberSequence, Person, User
 from caseflow.services import access
 from caseflow.services.audit import append_event
 from caseflow.services.choices import configured_choices
-from caseflow.services.deadlines import load_policy, refresh_deadlines
+from caseflow.services.deadlines import forget_reminded_light, load_policy, refresh_deadlines
 from caseflow.services.errors import (
     CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused,
     ServiceError, ValidationFailed,
@@ -193,6 +193,7 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
             issue_receipt(case, workflow, now)
         if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
             case.assignee = actor
+            forget_reminded_light(case)
         event_data = _audit_data(workflow, clean) | (
             {"number": case.number} if step.issues_receipt or numbered_now else {})
         hooks = _HOOKS.get(workflow.name)
@@ -217,20 +218,21 @@ def _enter_state(case: Case, workflow: Workflow, now: datetime) -> None:
     else:
         case.closed_at = case.outcome = None
     case.state_entered_at = now
-    refresh_deadlines(case, workflow, load_policy())
+    refresh_deadlines(case, workflow)
 
 
 def issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
     """Give the case its human receipt number (办件编号) and the PIN for the applicant's progress look-up."""
     key = f"{workflow.receipt_prefix}{local_date(now).year}"
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NumberSequence)
-    db.session.execute(insert.values(key=key, last=0).on_conflict_do_nothing(index_elements=["key"]))
     # One atomic UPDATE ... RETURNING: concurrent acceptances never get the same number.
-    last = db.session.execute(
-        sa.update(NumberSequence).where(NumberSequence.key == key)
-        .values(last=NumberSequence.last + 1).returning(NumberSequence.last)
-    ).scalar_one()
+    bump = (sa.update(NumberSequence).where(NumberSequence.key == key)
+            .values(last=NumberSequence.last + 1).returning(NumberSequence.last))
+    last = db.session.execute(bump).scalar()
+    if last is None:  # the year's first number: create its counter (whoever races us, one row), then count
+        dialect = db.session.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NumberSequence)
+        db.session.execute(insert.values(key=key, last=0).on_conflict_do_nothing(index_elements=["key"]))
+        last = db.session.execute(bump).scalar_one()
     case.number = f"{key}{last:06d}"
     case.pin = f"{secrets.randbelow(10**6):06d}"
 
@@ -263,6 +265,8 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
         raise Conflict(STALE)
     previous = case.assignee.username if case.assignee else None
     with db.session.no_autoflush:
+        if case.assignee_id != (assignee.id if assignee else None):  # a new assignee hears of the deadline
+            forget_reminded_light(case)
         case.assignee = assignee
         append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
                      data={"from": previous, "to": assignee.username if assignee else None})

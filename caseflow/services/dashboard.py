@@ -66,8 +66,7 @@ from caseflow.services.case_history import WorkingDayCounter, spans_of
 from caseflow.services.deadlines import LIGHTS, DeadlinePolicy, LightBounds, load_policy
 from caseflow.services.ratings import rating_figures
 from caseflow.services.report_figures import (
-    MonthBounds, in_period, median_value, month_bounds, open_at_end, parse_month, states_at_end, sum_of,
-    suppress_small_counts,
+    MonthBounds, in_period, median_value, month_bounds, parse_month, red_moved_at_ends, sum_of, suppress_small_counts,
 )
 from caseflow.workflows import UnknownWorkflow, all_workflows, latest
 from caseflow.workflows.definition import Text, Workflow
@@ -354,40 +353,91 @@ def monthly_trend(user: User, village_ids: list[int], period: Period, policy: De
         add(int(index), name, "finished", n)
         add(int(index), name, "finished_late", late)
 
+    ends = [min(month.end, now) for month in period.months]
+    for index, name, n in overdue_at_ends(user, village_ids, ends, policy):
+        add(index, name, "overdue", n)
+    return [TrendMonth(month, at, by_month[index]) for index, (month, at) in enumerate(zip(period.months, ends))]
+
+
+def overdue_at_ends(user: User, village_ids: list[int], ends: list[datetime],
+                    policy: DeadlinePolicy) -> list[tuple[int, str, int]]:
+    """(index of the instant, workflow, how many) of the cases open at each of ``ends`` (ascending) whose
+    legal deadline had passed then: the report's ``red_at_end`` at each instant (``report_figures.open_at_end``
+    and ``states_at_end``), counted on what ``user`` may see.
+
+    Cases still in the state they were in at an instant are counted for every instant in one grouped query:
+    such a case is overdue at ``end`` exactly when it was opened, entered its state and passed its deadline
+    before ``end``, so from the first instant that holds onwards. Cases that have moved on since are rebuilt
+    from the audit trail, one instant at a time.
+    """
     scope = access.visible_cases(user).whereclause
-    trend = []
-    for index, month in enumerate(period.months):
-        at = min(month.end, now)
-        moved = states_at_end(village_ids, at, policy, scope)
-        for (name, _vid), counts in open_at_end(village_ids, at, policy.calendar, moved, scope).items():
-            add(index, name, "overdue", counts["red_at_end"])
-        trend.append(TrendMonth(month, at, by_month[index]))
-    return trend
+    found: dict[tuple[int, str], int] = {}
+    if not ends:
+        return []
+    # The first instant at which the case counts; grouped in an outer query (see _month_index on why).
+    first = sa.case(*((sa.and_(Case.opened_at < end, Case.state_entered_at < end, Case.due_at < end), index)
+                      for index, end in enumerate(ends)), else_=None)
+    still = (sa.select(Case.workflow.label("workflow"), first.label("first"))
+             .where(Case.jurisdiction_id.in_(village_ids), Case.closed_at.is_(None), Case.due_at < ends[-1], scope)
+             .subquery())
+    counted = [0] * len(ends)
+    by_first: dict[str, list[int]] = {}
+    for name, index, n in db.session.execute(
+            sa.select(still.c.workflow, still.c.first, sa.func.count())
+            .where(still.c.first.is_not(None)).group_by(still.c.workflow, still.c.first)):
+        by_first.setdefault(name, list(counted))[int(index)] += int(n)
+    for name, firsts in by_first.items():
+        running = 0
+        for index, n in enumerate(firsts):
+            running += n
+            found[(index, name)] = running
+    for key, n in red_moved_at_ends(village_ids, ends, policy, scope).items():
+        found[key] = found.get(key, 0) + n
+    return [(index, name, n) for (index, name), n in sorted(found.items())]
 
 
-def _late_sample(user: User, village_ids: list[int], wf: Workflow, period: Period,
-                 now: datetime) -> tuple[int, int, list[int], list[int]]:
-    """(finished late in the period, open past the deadline now, and the ids examined of each)."""
-    base = _scoped(user, village_ids).where(Case.workflow == wf.name)
-    finished = base.where(in_period(Case.closed_at, period.start, period.end), Case.late_steps > 0)
-    finished_total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        finished.with_only_columns(Case.id).subquery())) or 0
-    finished_ids = list(db.session.scalars(finished.with_only_columns(Case.id)
-                                           .order_by(Case.closed_at.desc(), Case.id.desc()).limit(LATE_SAMPLE)))
-    if period.end <= now:
-        return finished_total, 0, finished_ids, []
-    open_late = base.where(Case.closed_at.is_(None), Case.due_at < now)
-    open_total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        open_late.with_only_columns(Case.id).subquery())) or 0
-    open_ids = list(db.session.scalars(open_late.with_only_columns(Case.id)
-                                       .order_by(Case.due_at, Case.id).limit(LATE_SAMPLE)))
-    return finished_total, open_total, finished_ids, open_ids
+LateSample = tuple[int, int, list[int], list[int]]
+
+
+def late_samples(user: User, village_ids: list[int], workflows: list[Workflow], period: Period,
+                 now: datetime) -> dict[str, LateSample]:
+    """Per workflow: (finished late in the period, open past the deadline now, and the ids examined of
+    each: the ``LATE_SAMPLE`` most recently finished, the ``LATE_SAMPLE`` longest overdue). One query per
+    kind for every workflow: each case is ranked within its workflow and counted with it."""
+    found: dict[str, LateSample] = {wf.name: (0, 0, [], []) for wf in workflows}
+    base = _scoped(user, village_ids).where(Case.workflow.in_(list(found)))
+
+    def ranked(query: sa.Select, order: tuple[Any, ...]) -> dict[str, tuple[int, list[int]]]:
+        sample = LATE_SAMPLE  # read at call time (a test lowers it)
+        rows = query.with_only_columns(
+            Case.workflow.label("workflow"), Case.id.label("id"),
+            sa.func.row_number().over(partition_by=Case.workflow, order_by=order).label("rank"),
+            sa.func.count().over(partition_by=Case.workflow).label("total")).subquery()
+        result: dict[str, tuple[int, list[int]]] = {}
+        for name, case_id, total in db.session.execute(
+                sa.select(rows.c.workflow, rows.c.id, rows.c.total).where(rows.c.rank <= sample)
+                .order_by(rows.c.workflow, rows.c.rank)):
+            result.setdefault(name, (int(total), []))[1].append(case_id)
+        return result
+
+    finished = ranked(base.where(in_period(Case.closed_at, period.start, period.end), Case.late_steps > 0),
+                      (Case.closed_at.desc(), Case.id.desc()))
+    open_late = {} if period.end <= now else ranked(
+        base.where(Case.closed_at.is_(None), Case.due_at < now), (Case.due_at, Case.id))
+    for name in found:
+        finished_total, finished_ids = finished.get(name, (0, []))
+        open_total, open_ids = open_late.get(name, (0, []))
+        found[name] = (finished_total, open_total, finished_ids, open_ids)
+    return found
 
 
 def lateness_by_state(user: User, village_ids: list[int], wf: Workflow, period: Period, policy: DeadlinePolicy,
-                      now: datetime) -> WorkflowLateness:
-    """Where the late cases of ``wf`` spent their time and ran past their deadlines (module docstring)."""
-    finished_total, open_total, finished_ids, open_ids = _late_sample(user, village_ids, wf, period, now)
+                      now: datetime, sample: LateSample | None = None) -> WorkflowLateness:
+    """Where the late cases of ``wf`` spent their time and ran past their deadlines (module docstring).
+    ``sample``: its ``late_samples`` entry when already read for every workflow."""
+    if sample is None:
+        sample = late_samples(user, village_ids, [wf], period, now)[wf.name]
+    finished_total, open_total, finished_ids, open_ids = sample
     ids = finished_ids + open_ids
     cases = {row.id: row for row in db.session.execute(
         sa.select(Case.id, Case.workflow, Case.workflow_version, Case.state, Case.due_at)
@@ -407,6 +457,11 @@ def lateness_by_state(user: User, village_ids: list[int], wf: Workflow, period: 
     stopped: list[float] = []
     cache: dict[tuple[Any, ...], datetime | None] = {}
     counter = WorkingDayCounter(policy.calendar)
+    # Its running totals over the whole span at once: extended case by case (the cases go back in time) they
+    # would be rebuilt for nearly every case.
+    earliest = min((rows[0].at for rows in events.values() if rows), default=None)
+    if earliest is not None:
+        counter.between(earliest, max(now, *(rows[-1].at for rows in events.values() if rows)))
     for case_id in ids:
         case = cases.get(case_id)
         if case is None:
@@ -466,13 +521,15 @@ def dashboard_figures(user: User, township: Jurisdiction, period: Period,
     workflows = all_workflows()
     policy = load_policy()
     with db.session.no_autoflush:
+        samples = late_samples(user, village_ids, workflows, period, now)
         return Dashboard(
             township=township, villages=villages, period=period, now=now, workflows=workflows,
             lights=open_by_light(user, village_ids, LightBounds.at(now, policy.calendar)),
             on_time=on_time_by_village(user, villages, workflows, period),
             trend=monthly_trend(user, village_ids, period, policy, now),
             ratings=rating_figures(township, period.start, period.end, viewer=user),
-            lateness=[lateness_by_state(user, village_ids, wf, period, policy, now) for wf in workflows],
+            lateness=[lateness_by_state(user, village_ids, wf, period, policy, now, samples[wf.name])
+                      for wf in workflows],
         )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import flag_modified
 
 from caseflow.calendar import OfficeCalendar, utcnow
 from caseflow.extensions import db
@@ -21,8 +22,7 @@ LIGHTS: tuple[str, ...] = ("green", "yellow", "red", "none")
 
 def load_calendar() -> OfficeCalendar:
     """The national calendar with this office's overrides applied."""
-    rows = db.session.execute(sa.select(CalendarOverride.day, CalendarOverride.is_working_day))
-    return OfficeCalendar({day: working for day, working in rows})
+    return load_policy().calendar
 
 
 @dataclass(frozen=True)
@@ -47,29 +47,74 @@ class DeadlinePolicy:
                        else shipped.target)
 
 
+_override, _setting = CalendarOverride.__table__.c, DeadlineSetting.__table__.c
+# Everything a policy is made of, in one round trip: the calendar overrides ('c' rows) and the admin's
+# deadline changes ('d' rows). Both tables hold a few dozen rows at most.
+_POLICY_ROWS = sa.union_all(
+    sa.select(sa.literal_column("'c'"), _override.day, _override.is_working_day, sa.null(), sa.null(), sa.null(),
+              sa.null(), sa.null()),
+    sa.select(sa.literal_column("'d'"), sa.null(), sa.null(), _setting.workflow, _setting.workflow_version,
+              _setting.state, _setting.limit_amount, _setting.target_amount),
+)
+# The last policy built in this process and the rows it was built from.
+_last_policy: tuple[frozenset[tuple], DeadlinePolicy] | None = None
+
+
 def load_policy() -> DeadlinePolicy:
-    rows = db.session.execute(sa.select(DeadlineSetting.workflow, DeadlineSetting.workflow_version,
-                                        DeadlineSetting.state, DeadlineSetting.limit_amount,
-                                        DeadlineSetting.target_amount))
-    return DeadlinePolicy(load_calendar(), {(w, v, s): (limit, target) for w, v, s, limit, target in rows})
+    """The deadline rules and office calendar in force, as this transaction sees them.
+
+    Every call reads the rows (one small query), so an admin's change is seen at once, whichever process
+    made it and even earlier in this same transaction. The policy built from them is kept and reused while
+    the rows read the same: keyed by the content, not a "changed at" stamp, it cannot miss a change, and
+    its calendar keeps the deadlines it has worked out from one transition to the next.
+    """
+    global _last_policy
+    rows = frozenset(tuple(row) for row in db.session.execute(_POLICY_ROWS))
+    last = _last_policy
+    if last is not None and last[0] == rows:
+        return last[1]
+    overrides = {day: working for kind, day, working, *_ in rows if kind == "c"}
+    changes = {(w, v, s): (limit, target) for kind, _day, _working, w, v, s, limit, target in rows if kind == "d"}
+    policy = DeadlinePolicy(OfficeCalendar(overrides), changes)
+    _last_policy = (rows, policy)
+    return policy
 
 
-def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy) -> None:
+def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy | None = None) -> None:
     """Set the case's target and legal deadline for the state it is in.
 
-    A closed case, or one whose clock is stopped (waiting for the applicant), has no deadline.
+    A closed case, or one whose clock is stopped (waiting for the applicant), has no deadline. Without a
+    ``policy`` the one in force is loaded, only when the state has a deadline (a closing step needs none).
     """
-    rule = policy.rule(workflow, case.state)
-    if case.closed_at is not None or case.state in workflow.clock_stopped or rule is None:
+    without = (case.closed_at is not None or case.state in workflow.clock_stopped
+               or case.state not in workflow.deadlines)  # no shipped rule: no admin change can add one
+    if not without:
+        policy = policy or load_policy()
+    rule = None if without else policy.rule(workflow, case.state)
+    before = case.due_at
+    if rule is None:
         case.target_at = case.due_at = None
         case.deadline_provisional = False
-        return
-    calendar = policy.calendar
-    limit = rule.limit.after(case.state_entered_at, calendar)
-    target = rule.target.after(case.state_entered_at, calendar) if rule.target else None
-    case.due_at = limit.at
-    case.target_at = target.at if target else None
-    case.deadline_provisional = limit.provisional or bool(target and target.provisional)
+    else:
+        calendar = policy.calendar
+        limit = rule.limit.after(case.state_entered_at, calendar)
+        target = rule.target.after(case.state_entered_at, calendar) if rule.target else None
+        case.due_at = limit.at
+        case.target_at = target.at if target else None
+        case.deadline_provisional = limit.provisional or bool(target and target.provisional)
+    if case.due_at != before:
+        forget_reminded_light(case)
+
+
+def forget_reminded_light(case: Case) -> None:
+    """The legal deadline or the assignee of ``case`` changed: the deadline scan reminds about it afresh.
+
+    Call wherever ``due_at`` or the assignee is set. The column is written by the flush's UPDATE even when
+    it was already NULL in this session: the scan marks cases without bumping their version
+    (services/reminders.py), so it may have set the row since the case was loaded.
+    """
+    case.reminded_light = None
+    flag_modified(case, "reminded_light")
 
 
 def recompute_open_deadlines(*, only_provisional: bool = False) -> int:

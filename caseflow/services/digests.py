@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, render_template
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, joinedload
 
 from caseflow.calendar import OfficeCalendar, end_of_local_day, local_date, to_local
 from caseflow.extensions import db
@@ -81,12 +81,37 @@ def previous_digest_time(now: datetime, calendar: OfficeCalendar) -> datetime:
     return to_local(now).replace(year=day.year, month=day.month, day=day.day)
 
 
+def _shown(entity) -> tuple:
+    """Loader options for the cases an email lists: applicant, village and assignee in the same query.
+    The assignee's roles and places are not shown and not loaded."""
+    return (joinedload(entity.applicant), joinedload(entity.jurisdiction),
+            joinedload(entity.assignee).lazyload(User.role_rows), joinedload(entity.assignee).lazyload(User.jurisdictions))
+
+
 def _section(name: str, query: sa.Select) -> Section:
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    cases = list(db.session.scalars(
-        query.options(selectinload(Case.applicant), selectinload(Case.jurisdiction),
-                      selectinload(Case.assignee)).limit(SECTION_LIMIT))) if total else []
+    cases = list(db.session.scalars(query.options(*_shown(Case)).limit(SECTION_LIMIT))) if total else []
     return Section(name, cases, total)
+
+
+def _own_sections(mine: sa.Select, now: datetime, end_of_today: datetime, soon: datetime) -> list[Section]:
+    """Overdue, due today and due soon among the user's own cases, from one query: each case comes with
+    its section, its rank there by deadline and the section's size (window functions), and only the first
+    SECTION_LIMIT of each section are loaded."""
+    section = sa.case((Case.due_at < now, "overdue"), (Case.due_at <= end_of_today, "due_today"), else_="due_soon")
+    ranked = mine.where(Case.due_at <= soon).add_columns(
+        section.label("section"),
+        sa.func.row_number().over(partition_by=section, order_by=(Case.due_at, Case.id)).label("rank"),
+        sa.func.count().over(partition_by=section).label("total"),
+    ).subquery()
+    row = aliased(Case, ranked)
+    sections = {name: Section(name) for name in ("overdue", "due_today", "due_soon")}
+    for case, name, total in db.session.execute(
+            sa.select(row, ranked.c.section, ranked.c.total).where(ranked.c.rank <= SECTION_LIMIT)
+            .order_by(ranked.c.rank, ranked.c.section).options(*_shown(row))):
+        sections[name].cases.append(case)
+        sections[name].total = total
+    return list(sections.values())
 
 
 def compose_digest(user: User, now: datetime, calendar: OfficeCalendar) -> Digest:
@@ -95,12 +120,7 @@ def compose_digest(user: User, now: datetime, calendar: OfficeCalendar) -> Diges
     mine = visible.where(Case.assignee_id == user.id)
     end_of_today = end_of_local_day(local_date(now))
     soon = calendar.add_working_days(now, 2).at
-    by_deadline = (Case.due_at, Case.id)
-    sections = [
-        _section("overdue", mine.where(Case.due_at < now).order_by(*by_deadline)),
-        _section("due_today", mine.where(Case.due_at >= now, Case.due_at <= end_of_today).order_by(*by_deadline)),
-        _section("due_soon", mine.where(Case.due_at > end_of_today, Case.due_at <= soon).order_by(*by_deadline)),
-    ]
+    sections = _own_sections(mine, now, end_of_today, soon)
     if user.has_role(*access.HANDLER_ROLES):
         since = previous_digest_time(now, calendar)
         sections.append(_section("new_unassigned", visible.where(
@@ -109,7 +129,7 @@ def compose_digest(user: User, now: datetime, calendar: OfficeCalendar) -> Diges
     if user.has_role("supervisor"):
         sections.append(_section("team_red", visible.where(
             Case.due_at < now, sa.or_(Case.assignee_id.is_(None), Case.assignee_id != user.id))
-            .order_by(*by_deadline)))
+            .order_by(Case.due_at, Case.id)))
     return Digest(user, now, sections)
 
 
@@ -142,8 +162,11 @@ def render_digest(digest: Digest) -> tuple[str, str, str]:
         context = dict(digest=digest, day=day, titles=SECTION_TITLES, case_link=case_link, queue_link=email_link("cases.index"),
                        profile_link=email_link("profile.index"),
                        hide_applicant=access.need_to_know_workflows())
-        return (subject, render_template("email/digest.txt", **context),
-                render_template("email/digest.html", **context))
+        # The templates straight from the environment: a web page's context processors (the demo banner
+        # asks the database) have no part in an email.
+        templates = current_app.jinja_env
+        return (subject, templates.get_template("email/digest.txt").render(context),
+                templates.get_template("email/digest.html").render(context))
 
 
 def send_daily_digests(now: datetime) -> str:
@@ -152,16 +175,30 @@ def send_daily_digests(now: datetime) -> str:
     day = local_date(now)
     if not calendar.is_working_day(day):
         return f"{day.isoformat()} is not a working day: no reminder emails"
-    queued = 0
-    for user in digest_recipients():
-        digest = compose_digest(user, now, calendar)
-        if digest.is_empty:
-            continue
-        subject, text, html = render_digest(digest)
-        key = f"digest:{day.isoformat()}:user:{user.id}"
-        if db.session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.key == key)) is None:
-            # Listing a need-to-know case in an email shows it: logged like any read, once per email.
-            record_reads((case for section in digest.sections for case in section.cases), user, "digest", now)
-        queue_email(key, user.email, subject, text, html, now=now)
-        queued += 1
+    # The day's emails already queued by an earlier run, in one query rather than one per user.
+    queued_before = set(db.session.scalars(
+        sa.select(OutboxMessage.key).where(OutboxMessage.key.like(f"{_key_prefix(now)}%"))))
+    queued = sum(queue_digest(user, now, calendar, queued_before) for user in digest_recipients())
     return f"{queued} reminder email(s) queued for {day.isoformat()}"
+
+
+def _key_prefix(now: datetime) -> str:
+    return f"digest:{local_date(now).isoformat()}:user:"
+
+
+def queue_digest(user: User, now: datetime, calendar: OfficeCalendar, queued_before: set[str] | None = None) -> bool:
+    """Compose ``user``'s email for the day of ``now`` and queue it, unless it would list nothing.
+    Returns whether there was something to send (an email queued by an earlier run counts).
+    ``queued_before``: the outbox keys of the day already queued, when the caller has them."""
+    digest = compose_digest(user, now, calendar)
+    if digest.is_empty:
+        return False
+    subject, text, html = render_digest(digest)
+    key = f"{_key_prefix(now)}{user.id}"
+    if queued_before is None:
+        queued_before = set(db.session.scalars(sa.select(OutboxMessage.key).where(OutboxMessage.key == key)))
+    if key not in queued_before:
+        # Listing a need-to-know case in an email shows it: logged like any read, once per email.
+        record_reads((case for section in digest.sections for case in section.cases), user, "digest", now)
+    queue_email(key, user.email, subject, text, html, now=now)
+    return True

@@ -148,18 +148,19 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from caseflow.calendar import LOCAL_TZ, OfficeCalendar
 from caseflow.extensions import db
 from caseflow.models import (
     Case, CaseEvent, FeeAccount, FeePayment, Jurisdiction, Payment, PaymentAttempt, PaymentBatch,
-    SubsidyEnrolment, SubsidyScheme,
+    SubsidyEnrolment, SubsidyScheme, UTCDateTime,
 )
+from caseflow.services.case_history import WorkingDayCounter
 from caseflow.services.deadlines import DeadlinePolicy, LightBounds, load_policy
 from caseflow.services.ratings import rating_figures
 from caseflow.workflows import UnknownWorkflow, all_workflows
@@ -260,12 +261,11 @@ def compute_month_report(township: Jurisdiction, month: str) -> dict[str, Any]:
     workflows = all_workflows()
     with db.session.no_autoflush:
         at_end = states_at_end(village_ids, period.end, policy)
-        tallies = _tallies(workflows, village_ids, period, policy, at_end)
-        events = _event_counts(workflows, village_ids, period)
-        report_workflows = [_workflow_section(wf, village_ids, tallies[wf.name], events, period)
-                            for wf in workflows]
-        subsidy = _subsidy_section(township, village_ids, period)
-        fee = _fee_section(village_ids, period, at_end)
+        events = _month_events(workflows, village_ids, period)
+        tallies = _tallies(workflows, village_ids, period, policy, at_end, events)
+        report_workflows = [_workflow_section(wf, village_ids, tallies[wf.name], events) for wf in workflows]
+        subsidy = _subsidy_section(township, village_ids, period, events)
+        fee = _fee_section(village_ids, period, at_end, events)
     return {
         "schema": SCHEMA_VERSION,
         "month": period.month,
@@ -319,30 +319,51 @@ def _entry_triggers() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _moved_since(village_ids: list[int], end: datetime, scope: sa.ColumnElement[bool] | None) -> list[int]:
+    """The ids of the cases of ``village_ids`` (and ``scope``) opened before ``end`` that entered their
+    current state after it, i.e. moved on since.
+
+    By id alone: the (jurisdiction_id, state_entered_at, opened_at, id) index answers that by itself. For a
+    month long past most of a township's cases entered their state since, but few were opened before it;
+    asked together with other columns, PostgreSQL may instead walk every case that entered its state since
+    the end (state_entered_at's own index) and read each one."""
+    return list(db.session.scalars(
+        sa.select(Case.id)
+        .where(Case.jurisdiction_id.in_(village_ids), Case.opened_at < end, Case.state_entered_at >= end,
+               *(() if scope is None else (scope,)))
+        .order_by(Case.id)))
+
+
+def _last_entries(case_ids: list[int], end: datetime) -> Iterable[Any]:
+    """Per case of ``case_ids``: (id, workflow, workflow_version, jurisdiction_id, to_state, at) of the last
+    event before ``end`` that entered a state (to_state and at None when there is none), by id."""
+    def last_entry(column: Any) -> sa.ScalarSelect[Any]:
+        # Per case, through the (case_id, seq) index. Asked twice, for two columns: the second probe finds
+        # the same pages cached. (A join on the event's id instead lets the planner misjudge the cases and
+        # hash every event.)
+        return (sa.select(column)
+                .where(CaseEvent.case_id == Case.id, CaseEvent.at < end, CaseEvent.trigger.in_(_entry_triggers()))
+                .order_by(CaseEvent.seq.desc()).limit(1)
+                .correlate(Case).scalar_subquery())
+
+    for chunk in _chunks(case_ids, 1000):
+        yield from db.session.execute(
+            sa.select(Case.id, Case.workflow, Case.workflow_version, Case.jurisdiction_id,
+                      last_entry(CaseEvent.to_state), last_entry(CaseEvent.at))
+            .where(Case.id.in_(chunk)).order_by(Case.id))
+
+
 def states_at_end(village_ids: list[int], end: datetime, policy: DeadlinePolicy,
                   scope: sa.ColumnElement[bool] | None = None) -> list[_AtEnd]:
     """The cases of ``village_ids`` opened before ``end`` that left, after ``end``, the state they were in
     at ``end``: that state from the audit trail, and the legal deadline it had under the current policy.
     ``scope``, a condition on ``Case``, narrows the cases further (the dashboard passes what its viewer
     may see)."""
-    def last_entry(column: Any) -> sa.ScalarSelect[Any]:
-        # Per candidate case, through the (case_id, seq) index: the last event before the end that
-        # entered a state.
-        return (sa.select(column)
-                .where(CaseEvent.case_id == Case.id, CaseEvent.at < end, CaseEvent.trigger.in_(_entry_triggers()))
-                .order_by(CaseEvent.seq.desc()).limit(1)
-                .correlate(Case).scalar_subquery())
-
-    query = (
-        sa.select(Case.id, Case.workflow, Case.workflow_version, Case.jurisdiction_id,
-                  last_entry(CaseEvent.to_state), last_entry(CaseEvent.at))
-        .where(Case.jurisdiction_id.in_(village_ids), Case.opened_at < end, Case.state_entered_at >= end,
-               *(() if scope is None else (scope,)))
-        .order_by(Case.id)
-    )
     found = []
     deadlines: dict[tuple[str, int, str, Any], datetime | None] = {}
-    for case_id, name, version, village_id, state, entered_at in db.session.execute(query):
+    rules: dict[tuple[str, int, str], Any] = {}
+    for case_id, name, version, village_id, state, entered_at in _last_entries(
+            _moved_since(village_ids, end, scope), end):
         if state is None:  # no event before the end: not possible for a case opened before it
             continue
         try:
@@ -351,9 +372,11 @@ def states_at_end(village_ids: list[int], end: datetime, policy: DeadlinePolicy,
             continue
         is_open = state not in wf.closed
         due = None
-        if is_open:
-            rule = policy.rule(wf, state)
-            if rule is not None and state not in wf.clock_stopped:
+        if is_open and state not in wf.clock_stopped:
+            if (name, version, state) not in rules:
+                rules[(name, version, state)] = policy.rule(wf, state)
+            rule = rules[(name, version, state)]
+            if rule is not None:
                 # A deadline in days depends on the local day only: compute each (state, day) once.
                 day = entered_at if rule.limit.unit == "hours" else entered_at.astimezone(LOCAL_TZ).date()
                 key = (name, version, state, day)
@@ -362,6 +385,74 @@ def states_at_end(village_ids: list[int], end: datetime, policy: DeadlinePolicy,
                 due = deadlines[key]
         found.append(_AtEnd(case_id, name, village_id, state, is_open, due))
     return found
+
+
+def red_moved_at_ends(village_ids: list[int], ends: list[datetime], policy: DeadlinePolicy,
+                      scope: sa.ColumnElement[bool] | None = None) -> dict[tuple[int, str], int]:
+    """By (index of the instant in ``ends``, workflow): how many of ``states_at_end(village_ids, end, policy,
+    scope)`` were open with a legal deadline before ``end`` (red at the end) — the same count, without
+    working out each case's deadline.
+
+    No deadline comes earlier for a later start (``Period.after`` never goes back in time as its start moves
+    on), so for each workflow version and state with a running deadline, "entered at ``t`` and late at the
+    end" is "``t`` before one instant" (``_red_if_entered_before``), worked out once; a case is then a
+    comparison. The cases that moved on since each instant are found for all of them in one pass over the
+    (jurisdiction_id, state_entered_at, opened_at, id) index, from the earliest instant on."""
+    found: dict[tuple[int, str], int] = {}
+    if not ends:
+        return found
+    instants = sa.union_all(*(sa.select(sa.literal(index).label("index"), sa.literal(end, UTCDateTime).label("end"))
+                              for index, end in enumerate(ends))).subquery()
+    moved: dict[int, list[int]] = {}
+    for index, case_id in db.session.execute(
+            sa.select(instants.c.index, Case.id)
+            .join(instants, sa.and_(Case.opened_at < instants.c.end, Case.state_entered_at >= instants.c.end))
+            .where(Case.jurisdiction_id.in_(village_ids), Case.state_entered_at >= min(ends),
+                   Case.opened_at < max(ends), *(() if scope is None else (scope,)))
+            .order_by(instants.c.index, Case.id)):
+        moved.setdefault(index, []).append(case_id)
+    for index, case_ids in moved.items():
+        end = ends[index]
+        before: dict[tuple[str, int, str], datetime | None] = {}
+        for _case_id, name, version, _village_id, state, entered_at in _last_entries(case_ids, end):
+            if state is None:
+                continue
+            key = (name, version, state)
+            if key not in before:
+                before[key] = None
+                try:
+                    wf = get_workflow(name, version)
+                except UnknownWorkflow:
+                    wf = None
+                if wf is not None and state not in wf.closed and state not in wf.clock_stopped:
+                    rule = policy.rule(wf, state)
+                    if rule is not None:
+                        before[key] = _red_if_entered_before(rule.limit, end, policy.calendar)
+            if before[key] is not None and entered_at < before[key]:
+                found[(index, name)] = found.get((index, name), 0) + 1
+    return found
+
+
+def _red_if_entered_before(limit: Any, end: datetime, calendar: OfficeCalendar) -> datetime | None:
+    """The instant such that a state entered before it, with deadline ``limit``, had its deadline before
+    ``end`` (and one entered at or after it did not); None when no start that far back was late."""
+    if limit.unit == "hours":
+        return end - timedelta(hours=limit.amount)
+
+    # Deadlines in days depend on the local day of the start only: find the first day that was not late.
+    def late(day: date) -> bool:
+        return limit.after(_local_midnight(day), calendar).at < end
+
+    high = end.astimezone(LOCAL_TZ).date()  # a deadline runs at least to the end of its start day
+    low, step = high, 32
+    while not late(low):
+        if low.year < 1900:
+            return None
+        low, step = high - timedelta(days=step), step * 2
+    while (high - low).days > 1:  # late(low), not late(high)
+        middle = low + timedelta(days=(high - low).days // 2)
+        low, high = (middle, high) if late(middle) else (low, middle)
+    return _local_midnight(high)
 
 
 # ------------------------------------------------------------------------------------------------- rows
@@ -397,7 +488,7 @@ def sum_of(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
 
 
 def _tallies(workflows: list[Workflow], village_ids: list[int], period: MonthBounds, policy: DeadlinePolicy,
-             at_end: list[_AtEnd]) -> dict[str, dict[int, _Tally]]:
+             at_end: list[_AtEnd], events: _MonthEvents) -> dict[str, dict[int, _Tally]]:
     """The ROW figures by workflow and village."""
     tallies = {wf.name: {vid: _Tally() for vid in village_ids} for wf in workflows}
 
@@ -415,25 +506,20 @@ def _tallies(workflows: list[Workflow], village_ids: list[int], period: MonthBou
         if name in on_open:
             add(name, vid, "accepted", n)
 
-    accepting = [sa.and_(Case.workflow == wf.name, CaseEvent.trigger.in_(_accept_triggers(wf)))
-                 for wf in workflows if _accept_triggers(wf)]
-    if accepting:
-        for name, vid, n in db.session.execute(
-                sa.select(Case.workflow, Case.jurisdiction_id, sa.func.count(sa.distinct(CaseEvent.case_id)))
-                .join(CaseEvent, CaseEvent.case_id == Case.id)
-                .where(in_villages, _in_month(CaseEvent.at, period), sa.or_(*accepting))
-                .group_by(Case.workflow, Case.jurisdiction_id)):
-            add(name, vid, "accepted", n)
+    for (name, vid), cases in events.accepted.items():
+        add(name, vid, "accepted", len(cases))
 
-    # The month's finished cases one by one: the median needs each one's working days.
+    # The month's finished cases one by one: the median needs each one's working days (from running totals
+    # over the days they span, not a walk over each case's days).
     calendar = policy.calendar
+    counter = WorkingDayCounter(calendar)
     for name, vid, opened_at, closed_at, late_steps in db.session.execute(
             sa.select(Case.workflow, Case.jurisdiction_id, Case.opened_at, Case.closed_at, Case.late_steps)
             .where(in_villages, _in_month(Case.closed_at, period))):
         if vid in tallies.get(name, {}):
             add(name, vid, "finished", 1)
             add(name, vid, "finished_on_time", late_steps == 0)
-            tallies[name][vid].working_days.append(calendar.working_days_between(opened_at, closed_at))
+            tallies[name][vid].working_days.append(counter.between(opened_at, closed_at))
 
     for (name, vid), counts in open_at_end(village_ids, period.end, calendar, at_end).items():
         for key, n in counts.items():
@@ -518,24 +604,68 @@ def suppress_small_counts(rows: list[dict[str, Any]], keys: tuple[str, ...] = CO
 
 # -------------------------------------------------------------------------------- events of the month
 
-def _event_counts(workflows: list[Workflow], village_ids: list[int],
-                  period: MonthBounds) -> dict[tuple[str, str], int]:
-    """Events of the month by (workflow, trigger), for the triggers any report declaration names."""
-    named = [sa.and_(Case.workflow == wf.name, CaseEvent.trigger.in_(
-        wf.report.supplement_triggers + wf.report.refusal_triggers + wf.report.appeal_triggers))
-        for wf in workflows]
-    counts: dict[tuple[str, str], int] = {}
-    for name, trigger, n in db.session.execute(
-            sa.select(Case.workflow, CaseEvent.trigger, sa.func.count())
-            .join(CaseEvent, CaseEvent.case_id == Case.id)
-            .where(Case.jurisdiction_id.in_(village_ids), _in_month(CaseEvent.at, period), sa.or_(*named))
-            .group_by(Case.workflow, CaseEvent.trigger)):
-        counts[(name, trigger)] = int(n)
-    return counts
+@dataclass
+class _MonthEvents:
+    """The month's events that figures count, by what they count for (read in one pass: _month_events)."""
+
+    by_trigger: dict[tuple[str, str], int] = field(default_factory=dict)  # (workflow, trigger) → events
+    accepted: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # (workflow, village) → cases
+    reasons: dict[tuple[str, str | None], int] = field(default_factory=dict)  # (workflow, reason) → refusals
+    by_scheme: dict[tuple[int, str], int] = field(default_factory=dict)  # (scheme, subsidy step) → events
+    decided: int = 0
+    decided_fen: int = 0
+
+    def count(self, workflow: str, triggers: Iterable[str]) -> int:
+        return sum(self.by_trigger.get((workflow, t), 0) for t in triggers)
 
 
-def _refusals(wf: Workflow, village_ids: list[int], period: MonthBounds,
-              events: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+def _month_events(workflows: list[Workflow], village_ids: list[int], period: MonthBounds) -> _MonthEvents:
+    """Every event of the month that a figure counts — acceptances, supplement requests, refusals (with
+    their reason), appeals, the subsidy approvals and enrolments (with the enrolment's scheme) and the fee
+    decisions (with their amount) — of the township's cases, in one pass over the month's events of those
+    steps (index on (trigger, at)) rather than one per figure."""
+    name_subsidy, name_fee = subsidy_wf.WORKFLOW.name, fee_wf.WORKFLOW.name
+    accepting = {wf.name: set(_accept_triggers(wf)) for wf in workflows}
+    wanted: dict[str, set[str]] = {}
+    for wf in workflows:
+        spec = wf.report
+        wanted[wf.name] = accepting[wf.name] | set(
+            spec.supplement_triggers + spec.refusal_triggers + spec.appeal_triggers)
+    wanted.setdefault(name_subsidy, set()).update((SUBSIDY_APPROVE, SUBSIDY_ENROL))
+    wanted.setdefault(name_fee, set()).add(FEE_DECIDE)
+    reasons = [(wf.name, wf.report.refusal_triggers, wf.report.refusal_reason_field) for wf in workflows
+               if wf.report.refusal_triggers and wf.report.refusal_reason_field is not None]
+    reason = sa.case(*((sa.and_(Case.workflow == name, CaseEvent.trigger.in_(triggers)),
+                        CaseEvent.data[field_name].as_string()) for name, triggers, field_name in reasons),
+                     else_=sa.null()) if reasons else sa.null()
+    amount = sa.case((sa.and_(Case.workflow == name_fee, CaseEvent.trigger == FEE_DECIDE),
+                      CaseEvent.data["decided_amount"].as_integer()), else_=sa.null())
+    triggers = sorted(set().union(*wanted.values()))
+    found = _MonthEvents()
+    for name, vid, case_id, trigger, why, fen, scheme_id in db.session.execute(
+            sa.select(Case.workflow, Case.jurisdiction_id, CaseEvent.case_id, CaseEvent.trigger, reason, amount,
+                      SubsidyEnrolment.scheme_id)
+            .select_from(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
+            .outerjoin(SubsidyEnrolment, SubsidyEnrolment.case_id == Case.id)
+            .where(CaseEvent.trigger.in_(triggers), _in_month(CaseEvent.at, period),
+                   Case.jurisdiction_id.in_(village_ids),
+                   sa.or_(*(sa.and_(Case.workflow == n, CaseEvent.trigger.in_(sorted(t)))
+                            for n, t in wanted.items())))):
+        key = (name, trigger)
+        found.by_trigger[key] = found.by_trigger.get(key, 0) + 1
+        if trigger in accepting.get(name, ()):
+            found.accepted.setdefault((name, vid), set()).add(case_id)
+        if any(name == n and trigger in t for n, t, _f in reasons):
+            found.reasons[(name, why)] = found.reasons.get((name, why), 0) + 1
+        if name == name_subsidy and trigger in (SUBSIDY_APPROVE, SUBSIDY_ENROL) and scheme_id is not None:
+            found.by_scheme[(scheme_id, trigger)] = found.by_scheme.get((scheme_id, trigger), 0) + 1
+        if name == name_fee and trigger == FEE_DECIDE:
+            found.decided += 1
+            found.decided_fen += int(fen or 0)
+    return found
+
+
+def _refusals(wf: Workflow, events: _MonthEvents) -> list[dict[str, Any]]:
     spec = wf.report
     if not spec.refusal_triggers:
         return []
@@ -544,21 +674,13 @@ def _refusals(wf: Workflow, village_ids: list[int], period: MonthBounds,
         # One entry per refusal step (by trigger), labelled as the step.
         entries = []
         for trigger in dict.fromkeys(s.trigger for s in steps):
-            count = events.get((wf.name, trigger), 0)
+            count = events.by_trigger.get((wf.name, trigger), 0)
             if count:
                 label = next(s.label for s in steps if s.trigger == trigger)
                 entries.append({"reason": trigger, "label": _label(label), "count": count})
         return entries
     field = next(f for s in steps for f in s.fields if f.name == spec.refusal_reason_field)
-    value = CaseEvent.data[spec.refusal_reason_field].as_string()
-    counted: dict[str | None, int] = {}
-    for reason, n in db.session.execute(
-            sa.select(value, sa.func.count())
-            .join(Case, Case.id == CaseEvent.case_id)
-            .where(Case.workflow == wf.name, Case.jurisdiction_id.in_(village_ids),
-                   CaseEvent.trigger.in_(spec.refusal_triggers), _in_month(CaseEvent.at, period))
-            .group_by(value)):
-        counted[reason] = counted.get(reason, 0) + int(n)
+    counted = {reason: n for (name, reason), n in events.reasons.items() if name == wf.name}
     order = [key for key, _ in field.choices]
     entries = []
     for reason in sorted(counted, key=lambda r: (order.index(r) if r in order else len(order), str(r))):
@@ -571,7 +693,7 @@ def _refusals(wf: Workflow, village_ids: list[int], period: MonthBounds,
 
 
 def _workflow_section(wf: Workflow, village_ids: list[int], tallies: dict[int, _Tally],
-                      events: dict[tuple[str, str], int], period: MonthBounds) -> dict[str, Any]:
+                      events: _MonthEvents) -> dict[str, Any]:
     spec = wf.report
     by_village = [{"village_id": vid} | tallies[vid].row() for vid in village_ids]
     total = _Tally()
@@ -585,9 +707,9 @@ def _workflow_section(wf: Workflow, village_ids: list[int], tallies: dict[int, _
         "total": total.row(),
         "by_village": by_village,
         "suppressed": suppressed,
-        "supplement_requests": sum(events.get((wf.name, t), 0) for t in spec.supplement_triggers),
-        "refusals": _refusals(wf, village_ids, period, events),
-        "appeals": sum(events.get((wf.name, t), 0) for t in spec.appeal_triggers),
+        "supplement_requests": events.count(wf.name, spec.supplement_triggers),
+        "refusals": _refusals(wf, events),
+        "appeals": events.count(wf.name, spec.appeal_triggers),
     }
 
 
@@ -596,7 +718,8 @@ def _workflow_section(wf: Workflow, village_ids: list[int], tallies: dict[int, _
 SUBSIDY_KEYS = ("applied", "approved", "enrolled", "paid_fen", "failed_payments")
 
 
-def _subsidy_section(township: Jurisdiction, village_ids: list[int], period: MonthBounds) -> dict[str, Any]:
+def _subsidy_section(township: Jurisdiction, village_ids: list[int], period: MonthBounds,
+                     events: _MonthEvents) -> dict[str, Any]:
     name = subsidy_wf.WORKFLOW.name
     figures: dict[int, dict[str, int]] = {}
 
@@ -611,12 +734,7 @@ def _subsidy_section(township: Jurisdiction, village_ids: list[int], period: Mon
             .group_by(SubsidyEnrolment.scheme_id)):
         add(scheme_id, "applied", n)
     steps = {SUBSIDY_APPROVE: "approved", SUBSIDY_ENROL: "enrolled"}
-    for scheme_id, trigger, n in db.session.execute(
-            sa.select(SubsidyEnrolment.scheme_id, CaseEvent.trigger, sa.func.count())
-            .join(Case, Case.id == SubsidyEnrolment.case_id)
-            .join(CaseEvent, CaseEvent.case_id == Case.id)
-            .where(subsidy_cases, CaseEvent.trigger.in_(tuple(steps)), _in_month(CaseEvent.at, period))
-            .group_by(SubsidyEnrolment.scheme_id, CaseEvent.trigger)):
+    for (scheme_id, trigger), n in events.by_scheme.items():
         add(scheme_id, steps[trigger], n)
     for scheme_id, status, n, fen in db.session.execute(
             sa.select(PaymentBatch.scheme_id, PaymentAttempt.status, sa.func.count(),
@@ -675,13 +793,11 @@ def _reconfirmation(village_ids: list[int], period: MonthBounds) -> dict[str, in
 
 # ------------------------------------------------------------------------------------------------- fees
 
-def _fee_section(village_ids: list[int], period: MonthBounds, at_end: list[_AtEnd]) -> dict[str, int]:
+def _fee_section(village_ids: list[int], period: MonthBounds, at_end: list[_AtEnd],
+                 events: _MonthEvents) -> dict[str, int]:
     name = fee_wf.WORKFLOW.name
     fee_cases = sa.and_(Case.workflow == name, Case.jurisdiction_id.in_(village_ids))
-    decided, decided_fen = db.session.execute(
-        sa.select(sa.func.count(), sa.func.sum(CaseEvent.data["decided_amount"].as_integer()))
-        .join(Case, Case.id == CaseEvent.case_id)
-        .where(fee_cases, CaseEvent.trigger == FEE_DECIDE, _in_month(CaseEvent.at, period))).one()
+    decided, decided_fen = events.decided, events.decided_fen
     collected_fen = db.session.scalar(
         sa.select(sa.func.sum(FeePayment.amount_fen))
         .join(Case, Case.id == FeePayment.case_id)
@@ -695,8 +811,8 @@ def _fee_section(village_ids: list[int], period: MonthBounds, at_end: list[_AtEn
                if moved.workflow == name and moved.state in FEE_OWING}
     under_appeal = sum(state == FEE_APPEAL_STATE for state in states.values())
     return {
-        "decided": int(decided or 0),
-        "decided_fen": int(decided_fen or 0),
+        "decided": decided,
+        "decided_fen": decided_fen,
         "collected_fen": int(collected_fen or 0),
         "outstanding_fen": _outstanding(sorted(states), period),
         "under_appeal": under_appeal,
@@ -705,7 +821,7 @@ def _fee_section(village_ids: list[int], period: MonthBounds, at_end: list[_AtEn
 
 def _outstanding(case_ids: list[int], period: MonthBounds) -> int:
     """Σ max(0, principal in force at the end + late charge as of the last day − paid by that day)."""
-    from caseflow.services.fees import late_charge
+    from caseflow.services.fees import appeal_days_of, late_charge
 
     total = 0
     for chunk in _chunks(case_ids, 500):
@@ -723,12 +839,19 @@ def _outstanding(case_ids: list[int], period: MonthBounds) -> int:
             sa.select(FeePayment.case_id, sa.func.sum(FeePayment.amount_fen))
             .where(FeePayment.case_id.in_(chunk), FeePayment.paid_on <= period.last_day)
             .group_by(FeePayment.case_id)).all())
+        # late_charge reads each case, its appeal periods, and its account's instalments and payments: read
+        # here for the whole chunk, it finds them in the session (or is given them) instead of asking per case.
+        cases = db.session.scalars(sa.select(Case).where(Case.id.in_(chunk))).all()  # held: the session's map is weak
         accounts = {a.case_id: a for a in db.session.scalars(
-            sa.select(FeeAccount).where(FeeAccount.case_id.in_(chunk)))}
+            sa.select(FeeAccount).where(FeeAccount.case_id.in_(chunk))
+            .options(selectinload(FeeAccount.payments), selectinload(FeeAccount.instalments)))}
+        appeals = appeal_days_of(chunk)
         for case_id in chunk:
             account = accounts.get(case_id)
-            charge = late_charge(account, period.last_day) if account is not None else 0
+            charge = (late_charge(account, period.last_day, appeal_days=appeals[case_id])
+                      if account is not None else 0)
             total += max(0, principal.get(case_id, 0) + charge - int(paid.get(case_id) or 0))
+        del cases
     return total
 
 

@@ -21,7 +21,7 @@ from caseflow.models import (
 )
 from caseflow.services import access, users
 from caseflow.services.cases import WorkflowHooks, apply_transition, each_on_its_own, register_hooks
-from caseflow.services.deadlines import load_policy
+from caseflow.services.deadlines import forget_reminded_light, load_policy
 from caseflow.services.errors import (
     INVALID_DATA, Conflict, NotFound, PermissionDenied, Refused, ValidationFailed,
 )
@@ -211,6 +211,7 @@ def _apply_childcare_total(case: Case, now: datetime) -> None:
     overall = calendar.add_working_days(now, max(wf.CHILDCARE_TOTAL_WORKING_DAYS - used, 0)).at
     if case.due_at is None or overall < case.due_at:
         case.due_at = overall
+        forget_reminded_light(case)
 
 
 register_hooks("subsidy", WorkflowHooks(on_open=_on_open, on_step=_on_step))

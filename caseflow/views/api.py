@@ -69,6 +69,10 @@ HTTP_MESSAGES = {
 
 WWW_AUTHENTICATE = 'Bearer realm="caseflow"'
 
+# Schemas of the busiest calls, built once: a marshmallow schema deep-copies its fields on construction
+# (a few hundred microseconds per request), and dumping or loading leaves the instance unchanged.
+ERROR_SCHEMA, CASE_SCHEMA, TRANSITION_REQUEST_SCHEMA = ErrorSchema(), CaseSchema(), TransitionRequestSchema()
+
 
 # -------------------------------------------------------------------------------------------- errors
 
@@ -92,7 +96,7 @@ def error_response(status: int, code: str, message: Text, fields: Mapping[str, T
     body: dict[str, Any] = {"code": code, "message": message.get(locale)}
     if fields:
         body["fields_"] = {name: text.get(locale) for name, text in fields.items()}
-    response = jsonify(ErrorSchema().dump({"error": body}))
+    response = jsonify(ERROR_SCHEMA.dump({"error": body}))
     response.status_code = status
     response.headers.update(headers or {})
     return response
@@ -234,7 +238,7 @@ def _case(case: Case, user: User) -> dict[str, Any]:
     triggers = dict.fromkeys(step.trigger for step in available_steps(case, user))
     # After handing a need-to-know case back, the caller no longer may read what it holds.
     data = _masked(case.data, workflow_of(case)) if access.can_read(user, case) else {}
-    return CaseSchema().dump(_case_summary(case, bounds, request_locale()) | {
+    return CASE_SCHEMA.dump(_case_summary(case, bounds, request_locale()) | {
         "available_transitions": list(triggers), "data": data})
 
 
@@ -438,7 +442,7 @@ def fire_transition(case_id: int):
         422: Unprocessable
     """
     user = authenticated_user()
-    payload = load_body(TransitionRequestSchema())
+    payload = load_body(TRANSITION_REQUEST_SCHEMA)
     with transactional():
         case = readable_case(user, case_id, for_update=True)
         apply_transition(case, payload["trigger"], user, payload["version"], reason=payload["reason"],

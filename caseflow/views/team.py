@@ -12,13 +12,14 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from caseflow.calendar import to_local, utcnow
-from caseflow.extensions import transactional
+from caseflow.extensions import db, transactional
 from caseflow.models import User
 from caseflow.services import access
 from caseflow.services import bulk as bulk_service
 from caseflow.services.errors import NotFound, ServiceError, ValidationFailed
+from caseflow.services.cases import workflow_of
 from caseflow.services.queues import (
-    EXPORT_FORMATS, SORTS, STATUSES, UNKNOWN_HANDLER, delete_saved_filter, export_cases,
+    EXPORT_FORMATS, SORTS, STATUSES, UNKNOWN_HANDLER, assignable_among, delete_saved_filter, export_cases,
     may_act_in_bulk, may_see_team_queue, ordered_team, parse_team_filter, save_filter, saved_filters, team_handlers, team_query,
     team_queue,
 )
@@ -76,10 +77,13 @@ def _render_queue(args: MultiDict, *, bulk_values: MultiDict | None = None, bulk
     page, page_notice = team_queue(user, filters, after=args.get("after") or None, before=args.get("before") or None,
                                    page_size=current_app.config["CASEFLOW_PAGE_SIZE"])
     acting = may_act_in_bulk(user)
+    handlers = team_handlers(user)
     row_steps: dict[int, list[str]] = {}
     offered: dict[str, list[Text]] = {}
     if acting:
         for case in page.items:
+            if not _may_have_bulk_steps(case, user):
+                continue
             steps = bulk_service.bulk_steps(case, user)
             row_steps[case.id] = [step.trigger for step in steps]
             for step in steps:
@@ -90,8 +94,8 @@ def _render_queue(args: MultiDict, *, bulk_values: MultiDict | None = None, bulk
     view_args = _view_args(args)
     return render_template(
         "team/queue.html", filters=filters, errors=errors, values=args, page=page, page_notice=page_notice,
-        villages=access.villages_of(user), handlers=team_handlers(user),
-        assignable=team_handlers(user, assignable=True) if acting else [], acting=acting,
+        villages=access.villages_of(user), handlers=handlers,
+        assignable=assignable_among(handlers) if acting else [], acting=acting,
         row_steps=row_steps, offered=offered, statuses=STATUSES, sorts=SORTS,
         saved=saved_filters(user), filter_args=filter_args, view_query=urlencode(view_args),
         share_url=url_for(".index", _external=True, **filter_args),
@@ -99,6 +103,13 @@ def _render_queue(args: MultiDict, *, bulk_values: MultiDict | None = None, bulk
         selected={int(v) for v in bulk_values.getlist("case_id") if parse_id(v) is not None},
         seen_versions=seen_versions(bulk_values.getlist("version")),
     ), status
+
+
+def _may_have_bulk_steps(case, user: User) -> bool:
+    """Whether ``case``'s state has a step ``user``'s roles could take in bulk: when none, the row offers
+    nothing and ``bulk_steps`` (a permission check and, for some workflows, a query) need not run."""
+    return any(bulk_service.bulk_ready(step) and user.has_role(*step.roles)
+               for step in workflow_of(case).steps_from(case.state))
 
 
 @bp.route("")
@@ -193,7 +204,7 @@ def bulk():
                     handlers = {str(u.id): u for u in team_handlers(user, assignable=True)}
                     if choice not in handlers:
                         raise ValidationFailed(UNKNOWN_HANDLER, {"assignee": UNKNOWN_HANDLER if choice else REQUIRED})
-                    assignee = handlers[choice]
+                    assignee = db.session.get(User, handlers[choice].id)
                 outcomes = bulk_service.bulk_assign(selection, assignee, user, reason)
                 description = (_("Assign to %(name)s", name=assignee.display_name) if assignee
                                else _("Back to the unassigned pool"))

@@ -352,6 +352,9 @@ class Workflow:
     # Plain-language texts for the applicant's progress page, by state (missing: the state's label).
     public_status: Mapping[str, PublicStatus] = field(default_factory=dict)
     machine: Machine = field(init=False, repr=False)
+    # Worked out once from the steps (a definition does not change): each transition looks its step up.
+    _step_index: dict[tuple[str, str], Step] = field(init=False, repr=False, compare=False)
+    _sensitive: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.states]
@@ -361,6 +364,12 @@ class Workflow:
                 raise ValueError(f"{self.name}.{step.trigger}: unknown states {sorted(unknown)}")
         self._check_report_spec()
         self._check_public_status()
+        self._step_index = {}
+        for step in self.steps:  # the first step declared for a (trigger, state) wins, as a scan would find
+            for source in step.sources:
+                self._step_index.setdefault((step.trigger, source), step)
+        every = self.application_fields + tuple(f for s in self.steps for f in s.fields)
+        self._sensitive = frozenset(f.name for f in every if f.sensitive)
         self.machine = Machine(
             model=None,
             states=names,
@@ -408,7 +417,7 @@ class Workflow:
 
     def step_for(self, trigger: str, state: str) -> Step | None:
         """The step ``trigger`` names from ``state``, or None when it does not exist there."""
-        return next((s for s in self.steps if s.trigger == trigger and state in s.sources), None)
+        return self._step_index.get((trigger, state))
 
     def has_trigger(self, trigger: str) -> bool:
         return any(s.trigger == trigger for s in self.steps)
@@ -427,5 +436,4 @@ class Workflow:
 
     @property
     def sensitive_fields(self) -> frozenset[str]:
-        every = self.application_fields + tuple(f for s in self.steps for f in s.fields)
-        return frozenset(f.name for f in every if f.sensitive)
+        return self._sensitive

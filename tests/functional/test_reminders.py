@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from flask_migrate import downgrade, upgrade
+
 from caseflow.extensions import db, transactional
-from caseflow.models import Reminder
-from caseflow.services.cases import assign_case
-from caseflow.services.reminders import mark_read, reminders_for, scan_deadlines, unread_count
+from caseflow.models import Case, Reminder, User
+from caseflow.services.cases import apply_transition, assign_case, workflow_of
+from caseflow.services.deadlines import save_deadline_setting
+from caseflow.services.reminders import (
+    DeadlineScan, mark_read, reminders_for, run_deadline_scan, scan_deadlines, unread_count,
+)
 from caseflow.services.errors import NotFound
-from tests.factories import advance, make_case, make_procedure_case, reload
+from tests.factories import advance, make_case, make_procedure_case, reload, valid_input
 from tests.functional.ui_support import html_of, signed_in, text_of, ui_client
 
 OPENED = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in the office
@@ -189,3 +195,202 @@ def test_the_job_by_hand_twice(app, office):
     assert second.exit_code == 0 and "0 reminder(s) raised" in second.output
     assert "scan_deadlines" in runner.invoke(args=["jobs", "list"]).output
     assert len(reminders()) == 2
+
+
+# ------------------------------------------------------------------ the scan remembers what it reminded about
+
+def full_scan(now: datetime) -> DeadlineScan:
+    with transactional():
+        return run_deadline_scan(now)
+
+
+def verify_input(case) -> dict:
+    return valid_input(workflow_of(case).step_for("verify", case.state).fields)
+
+
+def reminded_light(case) -> str | None:
+    return db.session.scalar(sa.select(Case.reminded_light).where(Case.id == case.id))
+
+
+def test_the_scan_reads_only_cases_whose_light_got_worse(office):
+    first, second, third = (accepted_case(office) for _ in range(3))
+    due = first.due_at
+    assert {second.due_at, third.due_at} == {due}
+    assert full_scan(due - HOUR) == DeadlineScan(cases=3, reminders=3)  # yellow: the clerk
+    assert reminded_light(first) == "yellow"
+    assert full_scan(due - HOUR) == DeadlineScan(0, 0)
+    assert full_scan(due + HOUR) == DeadlineScan(cases=3, reminders=6)  # red: clerk and supervisor
+    assert reminded_light(first) == "red"
+    # Nothing got worse since: nothing is read, nothing is inserted again, however often it runs.
+    assert full_scan(due + HOUR) == full_scan(due + 5 * HOUR) == DeadlineScan(0, 0)
+    with transactional():
+        assign_case(reload(second), office["clerk2"], office["supervisor"], reload(second).version, now=due + 6 * HOUR)
+    assert full_scan(due + 7 * HOUR) == DeadlineScan(cases=1, reminders=1)
+    assert len(reminders()) == 10
+
+
+def test_a_reassigned_case_reminds_its_new_assignee(office):
+    case = accepted_case(office)
+    assert scan(case.due_at - HOUR) == 1
+    with transactional():
+        assign_case(case, office["clerk2"], office["supervisor"], case.version, now=case.due_at - HOUR)
+    assert reminded_light(case) is None
+    assert scan(case.due_at - HOUR) == 1  # yellow for clerk2
+    assert scan(case.due_at + HOUR) == 2  # red: clerk2 and the supervisor; clerk no longer holds it
+    assert reminders() == {("clerk", case.id, "yellow", case.due_at), ("clerk2", case.id, "yellow", case.due_at),
+                           ("clerk2", case.id, "red", case.due_at), ("supervisor", case.id, "red", case.due_at)}
+    # Handed back to the pool and taken again by clerk: clerk hears of the red deadline too.
+    with transactional():
+        assign_case(reload(case), None, office["supervisor"], reload(case).version, now=case.due_at + 2 * HOUR)
+    assert scan(case.due_at + 3 * HOUR) == 0  # the supervisor already knows; nobody else to tell
+    with transactional():
+        assign_case(reload(case), office["clerk"], office["clerk"], reload(case).version, now=case.due_at + 4 * HOUR)
+    assert scan(case.due_at + 5 * HOUR) == 1
+    assert ("clerk", case.id, "red", case.due_at) in reminders()
+
+
+def test_assigning_the_same_person_again_keeps_the_mark(office):
+    case = accepted_case(office)
+    scan(case.due_at + HOUR)
+    with transactional():
+        assign_case(case, office["clerk"], office["supervisor"], case.version, now=case.due_at + 2 * HOUR)
+    assert reminded_light(case) == "red"
+
+
+def test_a_changed_deadline_setting_reminds_again(office):
+    case = accepted_case(office)
+    first_due = case.due_at
+    assert scan(first_due + HOUR) == 2
+    with transactional():  # the office allows 5 working days for "accepted" instead of 3
+        assert save_deadline_setting("birth_registration", "accepted", 10, 0, office["admin"]) == 1
+    case = reload(case)
+    assert case.due_at > first_due and case.reminded_light is None
+    assert scan(first_due + HOUR) == 0  # the new deadline is green
+    assert scan(case.due_at - HOUR) == 1
+    assert scan(case.due_at + HOUR) == 2
+    assert {(user, kind, due) for user, _, kind, due in reminders()} == {
+        ("clerk", "red", first_due), ("supervisor", "red", first_due), ("clerk", "yellow", case.due_at),
+        ("clerk", "red", case.due_at), ("supervisor", "red", case.due_at)}
+
+
+def test_marking_leaves_the_version_alone(office):
+    case = accepted_case(office)
+    seen = case.version  # the version in the clerk's form, opened before the scan
+    assert scan(case.due_at + HOUR) == 2
+    case = reload(case)
+    assert case.version == seen and case.reminded_light == "red"
+    with transactional():
+        apply_transition(case, "verify", office["clerk"], seen, data=verify_input(case), now=case.due_at + 2 * HOUR)
+    case = reload(case)
+    assert case.state == "verifying" and case.version == seen + 1 and case.reminded_light is None
+
+
+def test_a_transition_loaded_before_the_scan_still_clears_the_mark(app, office):
+    """The clerk's request loaded the case (not yet marked); the scan marks it red and commits; the
+    clerk's transition then flushes a new deadline: its UPDATE must clear the mark it never saw."""
+    case = accepted_case(office)
+    first_due = case.due_at
+    assert case.reminded_light is None
+    with app.app_context():  # the scheduler: its own session and connection
+        assert scan(first_due + HOUR) == 2
+        assert reminded_light(case) == "red"
+    assert case.reminded_light is None  # this session still holds the row as loaded
+    with transactional():
+        apply_transition(case, "verify", office["clerk"], case.version, data=verify_input(case),
+                         now=first_due + 2 * HOUR)
+    case = reload(case)
+    assert case.reminded_light is None
+    assert scan(case.due_at + HOUR) == 2
+
+
+def _in_the_background(app, work):
+    """Run ``work()`` in a thread with its own app context (its own session and connection), as another
+    process would; returns the thread and a dict that gets its result."""
+    result: dict = {}
+
+    def run():
+        with app.app_context():
+            result["value"] = work()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_a_transition_racing_the_scan_is_judged_as_committed(app, office):
+    """A clerk's transition has written a new deadline, not yet committed, when the scan starts. The scan
+    waits for the row (PostgreSQL) or the write lock (SQLite) and then judges the case as committed: its new
+    deadline is green, so it is neither reminded of nor marked with the old red one."""
+    case = accepted_case(office)
+    other = accepted_case(office)
+    first_due = case.due_at
+    with app.app_context():  # the clerk's request
+        mine = db.session.get(Case, case.id)
+        apply_transition(mine, "verify", db.session.get(User, office["clerk"].id), mine.version,
+                         data=verify_input(mine), now=first_due + HOUR)
+        thread, scanned = _in_the_background(app, lambda: full_scan(first_due + 2 * HOUR))
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # waiting for the clerk's transaction
+        db.session.commit()
+    thread.join(timeout=30)
+    assert scanned["value"] == DeadlineScan(cases=1, reminders=2)  # the other case: clerk and supervisor
+    case = reload(case)
+    assert case.state == "verifying" and case.reminded_light is None and reminded_light(other) == "red"
+    assert {case_id for _, case_id, _, _ in reminders()} == {other.id}
+    assert full_scan(first_due + 3 * HOUR) == DeadlineScan(0, 0)  # the new deadline is green
+    assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=2)
+
+
+def test_two_schedulers_racing_raise_each_reminder_once(app, office):
+    case = accepted_case(office)
+    at = case.due_at + HOUR
+    with app.app_context():  # the first scheduler has scanned but not yet committed
+        assert run_deadline_scan(at) == DeadlineScan(cases=1, reminders=2)
+        thread, second = _in_the_background(app, lambda: full_scan(at))
+        thread.join(timeout=0.5)
+        assert thread.is_alive()
+        db.session.commit()
+    thread.join(timeout=30)
+    assert second["value"] == DeadlineScan(0, 0)
+    assert len(reminders()) == 2 and reminded_light(case) == "red"
+
+
+def test_unassigned_yellow_case_is_marked_and_reminded_once_assigned(office):
+    case = make_case(office, now=OPENED)
+    assert full_scan(case.due_at - HOUR) == DeadlineScan(cases=1, reminders=0)
+    assert full_scan(case.due_at - HOUR) == DeadlineScan(0, 0)
+    with transactional():
+        assign_case(case, office["clerk"], office["clerk"], case.version, now=case.due_at - HOUR)
+    assert full_scan(case.due_at - HOUR) == DeadlineScan(cases=1, reminders=1)
+    assert reminders() == {("clerk", case.id, "yellow", case.due_at)}
+
+
+def test_upgrade_keeps_reminders_already_raised(app, office):
+    """The migration that added reminded_light sets it from the reminders raised for each case's current
+    deadline, so an upgraded office is not reminded of everything again."""
+    red, yellow, old_deadline, untouched = (accepted_case(office).id for _ in range(4))
+    due = db.session.get(Case, red).due_at
+    scan(due - HOUR)
+    scan(due + HOUR)
+    with transactional():  # reminders of yellow's current deadline stop at yellow; old_deadline's are stale
+        db.session.execute(sa.delete(Reminder).where(Reminder.case_id == yellow, Reminder.kind == "red"))
+        db.session.execute(sa.update(Reminder).where(Reminder.case_id == old_deadline)
+                           .values(due_at=due - timedelta(days=7)))
+        db.session.execute(sa.delete(Reminder).where(Reminder.case_id == untouched))
+    db.session.remove()
+    downgrade(revision="d8b2f5c3a1e7")
+    upgrade()
+    marks = dict(db.session.execute(sa.select(Case.id, Case.reminded_light)).all())
+    assert marks == {red: "red", yellow: "yellow", old_deadline: None, untouched: None}
+    before = len(reminders())
+    # red is left alone; the three others hear of the red deadline (clerk and supervisor each).
+    assert full_scan(due + 2 * HOUR) == DeadlineScan(cases=3, reminders=6)
+    assert len(reminders()) == before + 6
+
+
+def test_an_inactive_assignee_is_not_reminded(office):
+    case = accepted_case(office)
+    with transactional():
+        db.session.get(User, office["clerk"].id).active = False
+    assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=1)
+    assert reminders() == {("supervisor", case.id, "red", case.due_at)}

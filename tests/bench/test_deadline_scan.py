@@ -1,0 +1,43 @@
+"""Smoke test of bench.deadline_scan at tiny scale on generated data: the scans it times do what it says it
+timed — settled data needs nothing, the changed scan marks about the cases asked for and raises their
+reminders, an unchanged scan reads and raises nothing — and it can run again on the same database."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from bench.deadline_scan import measure
+from bench.generate import generate
+from caseflow.extensions import db
+from caseflow.models import Case, Reminder
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)  # Tuesday 14:00 in the office
+
+
+def test_deadline_scan_benchmark_counts_what_it_did(app):
+    summary = generate(app, cases=400, open_share=1, seed=3, users=30, now=NOW, analyze=False)
+    at = NOW + timedelta(seconds=1)
+
+    figures = measure(changes=20, repeat=2, now=at)
+
+    assert figures["open_cases"] == 400 and figures["supervisors"] > 0
+    assert figures["first_scan"]["cases"] == figures["first_scan"]["reminders"] == 0  # settled already
+    for unchanged in (figures["unchanged_scan"], figures["unchanged_after_change"]):
+        assert unchanged["cases"] == unchanged["reminders"] == 0 and len(unchanged["runs_ms"]) == 2
+    changed, lump, left = figures["changed_scan"], figures["changing_at_that_instant"], figures["changes_left"]
+    assert datetime.fromisoformat(figures["changed_at"]) > at and lump >= 20
+    assert changed["cases"] == left and (20 <= left < 40 or left == lump)
+    # Every reminder in the database is one the changed scan created (the run starts by deleting them).
+    assert changed["reminders"] == db.session.scalar(sa.select(sa.func.count()).select_from(Reminder)) > 0
+    assert changed["seconds"] > 0
+
+    again = measure(changes=20, repeat=1, now=at)
+    assert again["changed_scan"]["cases"] == changed["cases"]
+    assert again["changed_scan"]["reminders"] == changed["reminders"]
+
+    # From scratch, the first scan has every yellow and red open case to remind about.
+    scratch = measure(changes=20, repeat=1, now=at, from_scratch=True)
+    assert scratch["first_scan"]["cases"] == summary["lights"]["yellow"] + summary["lights"]["red"]
+    assert scratch["first_scan"]["reminders"] >= scratch["first_scan"]["cases"] - db.session.scalar(
+        sa.select(sa.func.count()).select_from(Case).where(Case.assignee_id.is_(None)))
