@@ -2,6 +2,7 @@
 ≤ 2 s on SQLite, ≤ 1 s on PostgreSQL; the dashboard page's figures likewise).
 
     python -m bench.report --database-url URL [--month YYYY-MM] [--township ID] [--repeat N] [--profile]
+                           [--password PASSWORD | --password none]
 
 On a generated database (bench.generate) it times, for one township (default: the one with the most cases)
 and one month (default: the latest full month of the data):
@@ -12,16 +13,20 @@ and one month (default: the latest full month of the data):
   so the database is left as it was;
 - ``report_xlsx``: the workbook built from the stored figures;
 - ``dashboard_figures`` for a supervisor of the township: the default 12 months ending with the data's
-  current month, first call and warm median.
+  current month, first call and warm median;
+- the dashboard page itself (GET /dashboard through the app, signed in as that supervisor with the generated
+  users' password; its period is the one ending with the real current month), first request and median.
 
 "Now" is the data's: the latest opening in the database, so a database generated some time ago is timed as
 it was then. ``--profile`` prints a pyinstrument profile of one warm report and one warm dashboard.
 """
 from __future__ import annotations
 
+import re
 import statistics
 import sys
 from datetime import datetime, timedelta
+from html import unescape
 from typing import Any, Callable
 
 import sqlalchemy as sa
@@ -29,6 +34,7 @@ import sqlalchemy as sa
 from bench.common import make_app, parser, record, stopwatch
 
 NAME = "report"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -96,7 +102,8 @@ def pick_supervisor(township):
 
 def _headline(data: dict[str, Any]) -> dict[str, Any]:
     """The report's township totals, for reading the output and for the smoke test."""
-    keys = ("received", "accepted", "finished", "finished_on_time", "open_at_end", "yellow_at_end", "red_at_end")
+    keys = ("received", "accepted", "finished", "finished_on_time", "open_at_end", "yellow_at_end",
+            "red_at_end")
     return {
         "workflows": {wf["workflow"]: {k: wf["total"][k] for k in keys} | {
             "supplement_requests": wf["supplement_requests"], "appeals": wf["appeals"],
@@ -186,6 +193,26 @@ def run(*, month: str | None = None, township_id: int | None = None, repeat: int
     }
 
 
+def time_page(app, township_id: int, username: str, password: str, repeat: int = 3) -> dict[str, Any]:
+    """The dashboard page as a browser gets it: signed in through the login form, then GET /dashboard for
+    the township (outside any app context of the caller: each request has its own, as in production)."""
+    client = app.test_client()
+    token = CSRF.search(client.get("/login").get_data(as_text=True))
+    signed_in = client.post("/login", data={"csrf_token": unescape(token.group(1)) if token else "",
+                                           "username": username, "password": password})
+    if signed_in.status_code != 302:
+        raise SystemExit(f"could not sign in as {username} (status {signed_in.status_code})")
+    path = f"/dashboard?township={township_id}"
+    statuses = []
+
+    def get() -> None:
+        statuses.append(client.get(path).status_code)
+
+    first, _ = _timed(get)
+    warm = [_timed(get)[0] for _ in range(max(1, repeat))]
+    return _summary(first, warm) | {"path": path, "statuses": sorted(set(statuses))}
+
+
 def _profile(call: Callable[[], Any], title: str) -> None:
     from pyinstrument import Profiler
 
@@ -203,11 +230,19 @@ def main(argv: list[str] | None = None) -> None:
     arguments.add_argument("--township", type=int, help="township id (default: the one with the most cases)")
     arguments.add_argument("--repeat", type=int, default=3, help="warm runs of each (default: %(default)s)")
     arguments.add_argument("--profile", action="store_true", help="print pyinstrument profiles to stderr")
+    arguments.add_argument("--password", help="the generated users' password, to time the dashboard page "
+                                              "(default: bench.generate's; 'none' to skip the page)")
     options = arguments.parse_args(argv)
     app = make_app(options.database_url)
     with app.app_context():
         figures = run(month=options.month, township_id=options.township, repeat=options.repeat,
                       profile=options.profile)
+    password = options.password
+    if password is None:
+        from bench.generate import PASSWORD as password
+    if password != "none":
+        figures["dashboard_page"] = time_page(app, figures["township"]["id"], figures["supervisor"], password,
+                                              options.repeat)
     record(NAME, options.database_url, figures, write=not options.no_record)
 
 

@@ -204,11 +204,17 @@ class Case(db.Model):
         sa.Index("ix_case_opened_at", "opened_at"),
         sa.Index("ix_case_state_entered_at", "state_entered_at"),
         sa.Index("ix_case_closed_at", "closed_at"),
-        # The monthly report and the dashboard: a township's cases opened, closed (or open: closed_at IS
-        # NULL), and moved on since a month's end though opened before it (services/report_figures.py).
-        sa.Index("ix_case_jurisdiction_opened_at", "jurisdiction_id", "opened_at"),
-        sa.Index("ix_case_jurisdiction_closed_at", "jurisdiction_id", "closed_at"),
-        sa.Index("ix_case_jurisdiction_state_entered_at", "jurisdiction_id", "state_entered_at", "opened_at", "id"),
+        # The monthly report and the dashboard count a township's cases opened and closed in a period, its
+        # open cases, and those moved on since a month's end though opened before it, from these alone
+        # (services/report_figures.py, migrations f4c8e2a6b1d9, a3c7e9b2d4f6).
+        sa.Index("ix_case_jurisdiction_opened_at", "jurisdiction_id", "opened_at", "workflow"),
+        sa.Index("ix_case_jurisdiction_closed_at",
+                 "jurisdiction_id", "closed_at", "workflow", "late_steps", "id"),
+        sa.Index("ix_case_jurisdiction_state_entered_at",
+                 "jurisdiction_id", "state_entered_at", "opened_at", "id"),
+        sa.Index("ix_case_open_jurisdiction",
+                 "jurisdiction_id", "workflow", "state_entered_at", "opened_at", "due_at", "id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
         # The deadline scan's candidates: open cases by remembered light and deadline (services/reminders.py).
         sa.Index("ix_case_reminder_scan", "reminded_light", "due_at",
                  sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),

@@ -43,11 +43,14 @@ Why late, per workflow (the period)
     deadline. Also the mean clock-stopped time per case. The bottleneck is the state with the most stays
     past their deadline (then the most time past it).
 
-Scale: counts are GROUP BY (workflow, village) or (workflow, month) in SQL, restricted by indexed instants
-(``opened_at``, ``closed_at``, ``due_at``) or to open cases; the month of an instant is a CASE over the
-month bounds, so both SQLite and PostgreSQL group it without date functions. Python handles per case only
-the cases that moved on after a month's end (the report's state at the end, one month at a time) and the
-capped sample of late cases.
+Scale (benchmark: ``python -m bench.report``): counts are GROUP BY (workflow, village) or (workflow, month)
+in SQL, restricted by indexed instants (``opened_at``, ``closed_at``, ``due_at``) or to open cases, mostly
+from the indexes alone (migrations f4c8e2a6b1d9, a3c7e9b2d4f6); the month of an instant is a CASE over the month bounds, so
+both SQLite and PostgreSQL group it without date functions. The period's closed cases are read once for
+the on-time table and the trend. Overdue at each month's end: cases still in the state they were in are
+counted for all months in one query; those that moved on since are rebuilt from the audit trail
+(``report_figures.red_moved_at_ends``: one probe of a case's events per stay, not per month, and a deadline
+comparison per case). Python also handles the capped sample of late cases.
 """
 from __future__ import annotations
 
@@ -288,17 +291,38 @@ def open_by_light(user: User, village_ids: list[int], bounds: LightBounds) -> di
     return found
 
 
+ClosedCounts = list[tuple[str, int, int, int, int, int]]
+
+
+def closed_in_period(user: User, village_ids: list[int], period: Period) -> ClosedCounts:
+    """The cases closed in the period, by workflow, village and month (index in the period): (workflow,
+    village, month, finished, finished on time, finished late). One pass for the on-time table and the
+    trend."""
+    # The month's index is computed in a subquery and grouped outside it: PostgreSQL does not see two
+    # renderings of one CASE with bound parameters as the same grouping expression.
+    closed = (_scoped(user, village_ids)
+              .with_only_columns(Case.workflow.label("workflow"), Case.jurisdiction_id.label("village"),
+                                 _month_index(Case.closed_at, period).label("m"),
+                                 Case.late_steps.label("late_steps"))
+              .where(in_period(Case.closed_at, period.start, period.end)).subquery())
+    return [(name, int(vid), int(index), int(n), int(on_time or 0), int(late or 0))
+            for name, vid, index, n, on_time, late in db.session.execute(
+                sa.select(closed.c.workflow, closed.c.village, closed.c.m, sa.func.count(),
+                          sum_of(closed.c.late_steps == 0), sum_of(closed.c.late_steps > 0))
+                .group_by(closed.c.workflow, closed.c.village, closed.c.m))]
+
+
 def on_time_by_village(user: User, villages: list[Jurisdiction], workflows: list[Workflow],
-                       period: Period) -> list[OnTimeTable]:
-    """Finished and finished-on-time cases of the period, by workflow and village."""
+                       period: Period, closed: ClosedCounts | None = None) -> list[OnTimeTable]:
+    """Finished and finished-on-time cases of the period, by workflow and village (``closed``: the
+    period's ``closed_in_period`` when already read)."""
     village_ids = [v.id for v in villages]
+    if closed is None:
+        closed = closed_in_period(user, village_ids, period)
     counts: dict[tuple[str, int], tuple[int, int]] = {}
-    for name, vid, finished, on_time in db.session.execute(
-            _scoped(user, village_ids)
-            .with_only_columns(Case.workflow, Case.jurisdiction_id, sa.func.count(), sum_of(Case.late_steps == 0))
-            .where(in_period(Case.closed_at, period.start, period.end))
-            .group_by(Case.workflow, Case.jurisdiction_id)):
-        counts[(name, vid)] = (int(finished), int(on_time or 0))
+    for name, vid, _month, finished, on_time, _late in closed:
+        before = counts.get((name, vid), (0, 0))
+        counts[(name, vid)] = (before[0] + finished, before[1] + on_time)
     tables = []
     for wf in workflows:
         rows = []
@@ -327,8 +351,9 @@ def _month_index(column: Any, period: Period) -> sa.ColumnElement[int]:
 
 
 def monthly_trend(user: User, village_ids: list[int], period: Period, policy: DeadlinePolicy,
-                  now: datetime) -> list[TrendMonth]:
-    """Received, finished (and finished late) and overdue at the month's end, per month and workflow."""
+                  now: datetime, closed: ClosedCounts | None = None) -> list[TrendMonth]:
+    """Received, finished (and finished late) and overdue at the month's end, per month and workflow
+    (``closed``: the period's ``closed_in_period`` when already read)."""
     by_month: list[dict[str, dict[str, int]]] = [{} for _ in period.months]
 
     def add(index: int, name: str, key: str, n: Any) -> None:
@@ -343,15 +368,11 @@ def monthly_trend(user: User, village_ids: list[int], period: Period, policy: De
     for name, index, n in db.session.execute(
             sa.select(opened.c.workflow, opened.c.m, sa.func.count()).group_by(opened.c.workflow, opened.c.m)):
         add(int(index), name, "received", n)
-    closed = (_scoped(user, village_ids)
-              .with_only_columns(Case.workflow.label("workflow"), _month_index(Case.closed_at, period).label("m"),
-                                 Case.late_steps.label("late_steps"))
-              .where(in_period(Case.closed_at, period.start, period.end)).subquery())
-    for name, index, n, late in db.session.execute(
-            sa.select(closed.c.workflow, closed.c.m, sa.func.count(), sum_of(closed.c.late_steps > 0))
-            .group_by(closed.c.workflow, closed.c.m)):
-        add(int(index), name, "finished", n)
-        add(int(index), name, "finished_late", late)
+    if closed is None:
+        closed = closed_in_period(user, village_ids, period)
+    for name, _vid, index, n, _on_time, late in closed:
+        add(index, name, "finished", n)
+        add(index, name, "finished_late", late)
 
     ends = [min(month.end, now) for month in period.months]
     for index, name, n in overdue_at_ends(user, village_ids, ends, policy):
@@ -522,11 +543,12 @@ def dashboard_figures(user: User, township: Jurisdiction, period: Period,
     policy = load_policy()
     with db.session.no_autoflush:
         samples = late_samples(user, village_ids, workflows, period, now)
+        closed = closed_in_period(user, village_ids, period)
         return Dashboard(
             township=township, villages=villages, period=period, now=now, workflows=workflows,
             lights=open_by_light(user, village_ids, LightBounds.at(now, policy.calendar)),
-            on_time=on_time_by_village(user, villages, workflows, period),
-            trend=monthly_trend(user, village_ids, period, policy, now),
+            on_time=on_time_by_village(user, villages, workflows, period, closed),
+            trend=monthly_trend(user, village_ids, period, policy, now, closed),
             ratings=rating_figures(township, period.start, period.end, viewer=user),
             lateness=[lateness_by_state(user, village_ids, wf, period, policy, now, samples[wf.name])
                       for wf in workflows],

@@ -25,15 +25,18 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, defer, joinedload
 
 from caseflow.calendar import OfficeCalendar, end_of_local_day, local_date, to_local
 from caseflow.extensions import db
 from caseflow.models import Case, OutboxMessage, User, UserRole
 from caseflow.services import access
 from caseflow.services.audit import record_reads
+from caseflow.services.cases import workflow_of
 from caseflow.services.deadlines import load_calendar
 from caseflow.services.outbox import queue_email
+from caseflow.services.queues import deadline_text, is_open
+from caseflow.workflows.definition import SYSTEM
 
 # A section lists at most this many cases and then says how many more there are (the queue has them all).
 SECTION_LIMIT = 30
@@ -73,6 +76,33 @@ class Digest:
         return all(section.total == 0 for section in self.sections)
 
 
+@dataclass(frozen=True)
+class Line:
+    """One case as an email lists it, in one language: the same in every recipient's email."""
+
+    number: str
+    title: str
+    state: str
+    applicant: str | None  # None: a need-to-know case, whose applicant an email never names
+    village: str
+    deadline: str
+    due: str  # "due <deadline>" in the plain text, "" without a deadline
+    assignee: str
+    link: str
+
+
+@dataclass
+class DigestRun:
+    """What one run of the job works out once for all its recipients rather than once for each: the day's
+    emails already queued, the new unassigned cases of each set of villages (every handler of a township
+    gets the same list), and each listed case's line in each language (a township's red cases go to each
+    of its supervisors)."""
+
+    queued_before: set[str] = field(default_factory=set)
+    unassigned: dict[tuple, Section] = field(default_factory=dict)
+    lines: dict[tuple[int, str], Line] = field(default_factory=dict)
+
+
 def previous_digest_time(now: datetime, calendar: OfficeCalendar) -> datetime:
     """The same time of day on the previous working day: where "new since the last email" starts."""
     day = local_date(now) - timedelta(days=1)
@@ -83,15 +113,22 @@ def previous_digest_time(now: datetime, calendar: OfficeCalendar) -> datetime:
 
 def _shown(entity) -> tuple:
     """Loader options for the cases an email lists: applicant, village and assignee in the same query.
-    The assignee's roles and places are not shown and not loaded."""
-    return (joinedload(entity.applicant), joinedload(entity.jurisdiction),
+    What an email does not show is not loaded: the form data (JSON, decoded row by row), the assignee's
+    roles and places."""
+    return (defer(entity.data), joinedload(entity.applicant), joinedload(entity.jurisdiction),
             joinedload(entity.assignee).lazyload(User.role_rows), joinedload(entity.assignee).lazyload(User.jurisdictions))
 
 
 def _section(name: str, query: sa.Select) -> Section:
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    cases = list(db.session.scalars(query.options(*_shown(Case)).limit(SECTION_LIMIT))) if total else []
-    return Section(name, cases, total)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(
+        query.with_only_columns(Case.id).order_by(None).subquery())) or 0
+    if not total:
+        return Section(name, [], 0)
+    # The ids first, then those cases with what the email shows: joined in the ordered query itself, the
+    # related rows of every matching case (a township's thousands of red ones) were joined before the sort.
+    ids = list(db.session.scalars(query.with_only_columns(Case.id).limit(SECTION_LIMIT)))
+    found = {case.id: case for case in db.session.scalars(sa.select(Case).where(Case.id.in_(ids)).options(*_shown(Case)))}
+    return Section(name, [found[case_id] for case_id in ids if case_id in found], total)
 
 
 def _own_sections(mine: sa.Select, now: datetime, end_of_today: datetime, soon: datetime) -> list[Section]:
@@ -114,18 +151,27 @@ def _own_sections(mine: sa.Select, now: datetime, end_of_today: datetime, soon: 
     return list(sections.values())
 
 
-def compose_digest(user: User, now: datetime, calendar: OfficeCalendar) -> Digest:
-    """What ``user``'s email for the day of ``now`` would list (possibly nothing)."""
-    visible = access.visible_cases(user).where(Case.closed_at.is_(None))
+def compose_digest(user: User, now: datetime, calendar: OfficeCalendar, run: DigestRun | None = None) -> Digest:
+    """What ``user``'s email for the day of ``now`` would list (possibly nothing). ``run``: what the job's
+    run has already worked out for other recipients."""
+    run = run or DigestRun()
+    visible = access.visible_cases(user).where(is_open())
     mine = visible.where(Case.assignee_id == user.id)
     end_of_today = end_of_local_day(local_date(now))
     soon = calendar.add_working_days(now, 2).at
     sections = _own_sections(mine, now, end_of_today, soon)
     if user.has_role(*access.HANDLER_ROLES):
-        since = previous_digest_time(now, calendar)
-        sections.append(_section("new_unassigned", visible.where(
-            Case.assignee_id.is_(None), Case.opened_at >= since, Case.opened_at < now)
-            .order_by(Case.opened_at, Case.id)))
+        # Unassigned cases are the same for everyone who sees the same villages with the same right to
+        # need-to-know cases (an unassigned one is nobody's own): one query per township, not per handler.
+        # (What access.visible_cases reads of the user, without its query: the villages follow from the places.)
+        seen_by = (access.can_read_cases(user), user.has_role(SYSTEM), frozenset(j.id for j in user.jurisdictions),
+                   user.has_role(*access.NEED_TO_KNOW_ROLES))
+        if seen_by not in run.unassigned:
+            since = previous_digest_time(now, calendar)
+            run.unassigned[seen_by] = _section("new_unassigned", visible.where(
+                Case.assignee_id.is_(None), Case.opened_at >= since, Case.opened_at < now)
+                .order_by(Case.opened_at, Case.id))
+        sections.append(run.unassigned[seen_by])
     if user.has_role("supervisor"):
         sections.append(_section("team_red", visible.where(
             Case.due_at < now, sa.or_(Case.assignee_id.is_(None), Case.assignee_id != user.id))
@@ -153,15 +199,36 @@ def email_link(endpoint: str, **values) -> str:
     return current_app.config["CASEFLOW_BASE_URL"] + path
 
 
-def render_digest(digest: Digest) -> tuple[str, str, str]:
+def _line(case: Case, locale: str, hidden: frozenset[str]) -> Line:
+    workflow = workflow_of(case)
+    return Line(
+        number=case.number or _("Not yet accepted (no. %(id)d)", id=case.id),
+        title=workflow.title.get(locale), state=workflow.state_label(case.state).get(locale),
+        applicant=None if case.workflow in hidden else case.applicant.name,
+        village=case.jurisdiction.label(locale), deadline=deadline_text(case.due_at),
+        due=_("due %(deadline)s", deadline=deadline_text(case.due_at)) if case.due_at else "",
+        assignee=case.assignee.display_name if case.assignee else _("unassigned"), link=case_link(case),
+    )
+
+
+def render_digest(digest: Digest, run: DigestRun | None = None) -> tuple[str, str, str]:
     """(subject, plain text, HTML) in the user's language."""
+    run = run or DigestRun()
+    locale = "en" if (digest.user.locale or "zh").startswith("en") else "zh"
     with force_locale(digest.user.locale or "zh"):
         day = local_date(digest.day)
         counts = " · ".join(f"{SECTION_TITLES[s.name]()} {s.total}" for s in digest.sections if s.total)
         subject = _("Daily reminder %(date)s: %(counts)s", date=day.isoformat(), counts=counts)
-        context = dict(digest=digest, day=day, titles=SECTION_TITLES, case_link=case_link, queue_link=email_link("cases.index"),
-                       profile_link=email_link("profile.index"),
-                       hide_applicant=access.need_to_know_workflows())
+        hidden = access.need_to_know_workflows()
+        lines: dict[str, list[Line]] = {}
+        for section in digest.sections:
+            lines[section.name] = []
+            for case in section.cases:
+                if (case.id, locale) not in run.lines:
+                    run.lines[case.id, locale] = _line(case, locale, hidden)
+                lines[section.name].append(run.lines[case.id, locale])
+        context = dict(digest=digest, day=day, titles=SECTION_TITLES, lines=lines,
+                       queue_link=email_link("cases.index"), profile_link=email_link("profile.index"))
         # The templates straight from the environment: a web page's context processors (the demo banner
         # asks the database) have no part in an email.
         templates = current_app.jinja_env
@@ -176,9 +243,9 @@ def send_daily_digests(now: datetime) -> str:
     if not calendar.is_working_day(day):
         return f"{day.isoformat()} is not a working day: no reminder emails"
     # The day's emails already queued by an earlier run, in one query rather than one per user.
-    queued_before = set(db.session.scalars(
-        sa.select(OutboxMessage.key).where(OutboxMessage.key.like(f"{_key_prefix(now)}%"))))
-    queued = sum(queue_digest(user, now, calendar, queued_before) for user in digest_recipients())
+    run = DigestRun(queued_before=set(db.session.scalars(
+        sa.select(OutboxMessage.key).where(OutboxMessage.key.like(f"{_key_prefix(now)}%")))))
+    queued = sum(queue_digest(user, now, calendar, run) for user in digest_recipients())
     return f"{queued} reminder email(s) queued for {day.isoformat()}"
 
 
@@ -186,18 +253,19 @@ def _key_prefix(now: datetime) -> str:
     return f"digest:{local_date(now).isoformat()}:user:"
 
 
-def queue_digest(user: User, now: datetime, calendar: OfficeCalendar, queued_before: set[str] | None = None) -> bool:
+def queue_digest(user: User, now: datetime, calendar: OfficeCalendar, run: DigestRun | None = None) -> bool:
     """Compose ``user``'s email for the day of ``now`` and queue it, unless it would list nothing.
     Returns whether there was something to send (an email queued by an earlier run counts).
-    ``queued_before``: the outbox keys of the day already queued, when the caller has them."""
-    digest = compose_digest(user, now, calendar)
+    ``run``: the job's run, with the day's outbox keys already queued (without it, this email's is looked up)."""
+    key = f"{_key_prefix(now)}{user.id}"
+    if run is None:
+        run = DigestRun(queued_before=set(db.session.scalars(
+            sa.select(OutboxMessage.key).where(OutboxMessage.key == key))))
+    digest = compose_digest(user, now, calendar, run)
     if digest.is_empty:
         return False
-    subject, text, html = render_digest(digest)
-    key = f"{_key_prefix(now)}{user.id}"
-    if queued_before is None:
-        queued_before = set(db.session.scalars(sa.select(OutboxMessage.key).where(OutboxMessage.key == key)))
-    if key not in queued_before:
+    subject, text, html = render_digest(digest, run)
+    if key not in run.queued_before:
         # Listing a need-to-know case in an email shows it: logged like any read, once per email.
         record_reads((case for section in digest.sections for case in section.cases), user, "digest", now)
     queue_email(key, user.email, subject, text, html, now=now)

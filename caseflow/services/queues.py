@@ -72,7 +72,11 @@ def _listed(query: sa.Select) -> list[Case]:
     rows are then loaded by id with applicant, village and assignee joined. Joining in the walk itself let
     PostgreSQL join thousands of rows before a sort; loading the related rows in queries of their own
     (selectinload) doubled the page's time in the ORM."""
-    ids = list(db.session.scalars(query.with_only_columns(Case.id)))
+    return _by_ids(list(db.session.scalars(query.with_only_columns(Case.id))))
+
+
+def _by_ids(ids: list[int]) -> list[Case]:
+    """Cases by id, in that order, with what a list shows of them."""
     if not ids:
         return []
     found = {case.id: case for case in db.session.scalars(sa.select(Case).where(Case.id.in_(ids)).options(*LISTED))}
@@ -101,9 +105,9 @@ def _count(query: sa.Select) -> int:
         query.with_only_columns(Case.id).order_by(None).subquery())) or 0
 
 
-def _paginate(query: sa.Select, page: int, page_size: int, bounds: LightBounds, total: int | None = None) -> Page:
+def _paginate(query: sa.Select, page: int, page_size: int, bounds: LightBounds) -> Page:
     page = max(page, 1)
-    total = _count(query) if total is None else total
+    total = _count(query)
     items = _listed(_ordered(query).limit(page_size).offset((page - 1) * page_size))
     return Page(items, total, page, page_size, bounds)
 
@@ -154,17 +158,26 @@ def my_queue_query(user: User) -> sa.Select:
     )
 
 
-def my_queue_count(user: User) -> int:
-    """How many cases ``user``'s queue holds. Their own open cases and the open unassigned ones are counted
-    apart: two disjoint sets, each one range of an index, where the query's OR (a few hundred of the user's
-    own against a township's unassigned thousands) would combine bitmaps and read every row it counts."""
-    visible = visible_cases(user).where(is_open())
-    return _count(visible.where(Case.assignee_id == user.id)) + _count(visible.where(Case.assignee_id.is_(None)))
+def _queue_order(row: sa.Row) -> tuple:
+    """A row's place in the order of ``_ordered`` (deadline, empty last; then newest; then highest id)."""
+    return (row.due_at is None, row.due_at.timestamp() if row.due_at else 0.0, -row.opened_at.timestamp(), -row.id)
 
 
 def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | None = None) -> Page:
-    """``user``'s queue, a page of it, most urgent first."""
-    return _paginate(my_queue_query(user), page, page_size, LightBounds.current(now), total=my_queue_count(user))
+    """``user``'s queue, a page of it, most urgent first.
+
+    The user's own open cases and the open unassigned ones are two walks, each in the list's order along
+    an index of its own, merged here (one query with their OR makes the database gather and sort all of a
+    township's unassigned cases for every page)."""
+    page = max(page, 1)
+    visible = visible_cases(user).where(is_open())
+    walks = (visible.where(Case.assignee_id == user.id), visible.where(Case.assignee_id.is_(None)))
+    total = sum(_count(walk) for walk in walks)
+    shown = page * page_size
+    rows = heapq.merge(*(db.session.execute(_ordered(walk.with_only_columns(Case.id, Case.due_at, Case.opened_at))
+                                            .limit(shown)).all() for walk in walks), key=_queue_order)
+    ids = [row.id for row in itertools.islice(rows, shown - page_size, shown)]
+    return Page(_by_ids(ids), total, page, page_size, LightBounds.current(now))
 
 
 # ------------------------------------------------------------------------------------------- team queue
@@ -635,8 +648,9 @@ def _local_text(moment: datetime | None) -> str:
     return "" if moment is None else to_local(moment).strftime("%Y-%m-%d %H:%M")
 
 
-def _deadline_text(moment: datetime | None) -> str:
-    """As the office writes a deadline: a period ending at local midnight ends "24:00" of its last day."""
+def deadline_text(moment: datetime | None) -> str:
+    """As the office writes a deadline: a period ending at local midnight ends "24:00" of its last day (what
+    the pages' ``deadline`` filter shows; exports and emails, which have no page, use this)."""
     if moment is None:
         return ""
     local = to_local(moment)
@@ -693,7 +707,7 @@ def export_cases(user: User, query: sa.Select, fmt: str, locale: str, now: datet
     for row in rows:
         wf = workflow(row.workflow, row.workflow_version)
         light = bounds.light(row.due_at) or ("closed" if row.closed_at else "paused" if row.paused_since else "none")
-        due = _deadline_text(row.due_at)
+        due = deadline_text(row.due_at)
         if due and row.deadline_provisional:
             due += PROVISIONAL.get(locale)
         table.append([

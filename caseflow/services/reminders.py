@@ -175,10 +175,7 @@ def scan_deadlines(now: datetime) -> int:
 
 def _own(user: User) -> sa.Select:
     """The user's reminders about cases they may still read (a reassigned need-to-know case drops out)."""
-    # EXISTS on each reminder's own case, not IN (every case the user may read): SQLite builds that list in
-    # full first, a township's quarter of a million ids, on every page that shows the badge.
-    readable = access.visible_cases(user).with_only_columns(Case.id).where(Case.id == Reminder.case_id)
-    return sa.select(Reminder).where(Reminder.user_id == user.id, readable.exists())
+    return sa.select(Reminder).where(Reminder.user_id == user.id, access.visible_case(user, Reminder.case_id))
 
 
 def reminders_for(user: User, unread_only: bool = False) -> list[Reminder]:

@@ -139,9 +139,13 @@ under_appeal
 follow-ups those opened, open or done. Ratings are counted for the whole township only, never per village:
 one applicant's rating must not be attributable.
 
-Scale: every query is restricted to the month's instants or to cases open at the end, and counts are
-GROUP BY (workflow, village) in SQL. Python handles only the month's finished cases (median, working
-days), the cases that moved after ``end`` (their state at the end), and the fee cases owing at the end.
+Scale (benchmark: ``python -m bench.report``): every query is restricted to the month's instants or to
+cases open at the end, through indexes that lead with the village (migrations f4c8e2a6b1d9, a3c7e9b2d4f6), and counts are
+GROUP BY (workflow, village) in SQL. The month's events that any figure counts are read in one pass
+(``_month_events``, by step and time). Python handles only the month's finished cases (median, working days
+from running totals), the cases that moved after ``end`` (their state at the end: the candidates by id from
+an index, then one probe of each one's events), and the fee cases owing at the end (read in chunks, the late
+charge with everything it needs loaded beforehand).
 """
 from __future__ import annotations
 
@@ -152,7 +156,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, load_only, selectinload
 
 from caseflow.calendar import LOCAL_TZ, OfficeCalendar
 from caseflow.extensions import db
@@ -411,10 +415,19 @@ def red_moved_at_ends(village_ids: list[int], ends: list[datetime], policy: Dead
                    Case.opened_at < max(ends), *(() if scope is None else (scope,)))
             .order_by(instants.c.index, Case.id)):
         moved.setdefault(index, []).append(case_id)
-    for index, case_ids in moved.items():
+    # From the last instant back: the last state entry before a later instant is also the last before an
+    # earlier one when it came before that one too (later entries all came after the later instant), so a
+    # case that stayed in one state across several month ends is looked up once, not once per month.
+    entries: dict[int, tuple[str, int, str | None, datetime | None]] = {}
+    for index in sorted(moved, reverse=True):
         end = ends[index]
+        stale = [case_id for case_id in moved[index] if case_id not in entries
+                 or (entries[case_id][3] is not None and entries[case_id][3] >= end)]
+        for case_id, name, version, _village_id, state, entered_at in _last_entries(stale, end):
+            entries[case_id] = (name, version, state, entered_at)
         before: dict[tuple[str, int, str], datetime | None] = {}
-        for _case_id, name, version, _village_id, state, entered_at in _last_entries(case_ids, end):
+        for case_id in moved[index]:
+            name, version, state, entered_at = entries[case_id]
             if state is None:
                 continue
             key = (name, version, state)
@@ -512,10 +525,13 @@ def _tallies(workflows: list[Workflow], village_ids: list[int], period: MonthBou
     # The month's finished cases one by one: the median needs each one's working days (from running totals
     # over the days they span, not a walk over each case's days).
     calendar = policy.calendar
+    finished = db.session.execute(
+        sa.select(Case.workflow, Case.jurisdiction_id, Case.opened_at, Case.closed_at, Case.late_steps)
+        .where(in_villages, _in_month(Case.closed_at, period))).all()
     counter = WorkingDayCounter(calendar)
-    for name, vid, opened_at, closed_at, late_steps in db.session.execute(
-            sa.select(Case.workflow, Case.jurisdiction_id, Case.opened_at, Case.closed_at, Case.late_steps)
-            .where(in_villages, _in_month(Case.closed_at, period))):
+    if finished:  # its running totals over the whole span at once, not rebuilt as older openings come up
+        counter.between(min(row.opened_at for row in finished), period.end)
+    for name, vid, opened_at, closed_at, late_steps in finished:
         if vid in tallies.get(name, {}):
             add(name, vid, "finished", 1)
             add(name, vid, "finished_on_time", late_steps == 0)
@@ -804,9 +820,13 @@ def _fee_section(village_ids: list[int], period: MonthBounds, at_end: list[_AtEn
         .where(fee_cases, FeePayment.paid_on >= period.first_day, FeePayment.paid_on < period.next_first_day))
 
     # States at the end: cases still in theirs (SQL), and those that moved on since (from the trail).
+    # Through (workflow, state): a few hundred cases. Left to itself SQLite walks every case of the villages
+    # that entered its state before the end, by (jurisdiction_id, state_entered_at, …), and reads each one;
+    # "jurisdiction_id + 0" keeps the village condition but not that index (the usual SQLite idiom).
     states: dict[int, str] = dict(db.session.execute(
         sa.select(Case.id, Case.state)
-        .where(fee_cases, Case.state_entered_at < period.end, Case.state.in_(FEE_OWING))).all())
+        .where(Case.workflow == name, (Case.jurisdiction_id + 0).in_(village_ids),
+               Case.state_entered_at < period.end, Case.state.in_(FEE_OWING))).all())
     states |= {moved.case_id: moved.state for moved in at_end
                if moved.workflow == name and moved.state in FEE_OWING}
     under_appeal = sum(state == FEE_APPEAL_STATE for state in states.values())
@@ -841,7 +861,8 @@ def _outstanding(case_ids: list[int], period: MonthBounds) -> int:
             .group_by(FeePayment.case_id)).all())
         # late_charge reads each case, its appeal periods, and its account's instalments and payments: read
         # here for the whole chunk, it finds them in the session (or is given them) instead of asking per case.
-        cases = db.session.scalars(sa.select(Case).where(Case.id.in_(chunk))).all()  # held: the session's map is weak
+        cases = db.session.scalars(  # held: the session's map is weak; late_charge reads the state only
+            sa.select(Case).options(load_only(Case.state)).where(Case.id.in_(chunk))).all()
         accounts = {a.case_id: a for a in db.session.scalars(
             sa.select(FeeAccount).where(FeeAccount.case_id.in_(chunk))
             .options(selectinload(FeeAccount.payments), selectinload(FeeAccount.instalments)))}

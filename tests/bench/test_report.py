@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from bench.generate import generate
-from bench.report import run
+from bench.generate import PASSWORD, generate
+from bench.report import run, time_page
 from caseflow.extensions import db
 from caseflow.models import Case, Jurisdiction, Report
 from caseflow.services.report_figures import month_bounds
@@ -30,7 +30,8 @@ def test_report_benchmark_counts_what_the_database_holds(app, db):
     month = month_bounds(figures["month"])
     assert figures["month"] == "2026-10"  # the latest full month before the data's now
     township = figures["township"]["id"]
-    assert figures["scale"]["cases"] == 300 and figures["scale"]["township_cases"] == sum(_count(township).values())
+    assert figures["scale"]["cases"] == 300
+    assert figures["scale"]["township_cases"] == sum(_count(township).values())
     opened = _count(township, Case.opened_at >= month.start, Case.opened_at < month.end)
     closed = _count(township, Case.closed_at >= month.start, Case.closed_at < month.end)
     report = figures["report"]["workflows"]
@@ -52,3 +53,6 @@ def test_report_benchmark_counts_what_the_database_holds(app, db):
     assert figures["generate_report"]["median_s"] > 0
     assert figures["report_xlsx"]["bytes"] > 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Report)) == 0  # generated, then undone
+
+    page = time_page(app, township, figures["supervisor"], PASSWORD, repeat=1)
+    assert page["statuses"] == [200] and page["path"] == f"/dashboard?township={township}"
