@@ -12,6 +12,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
 # Alembic needs deterministic constraint names to alter or drop them later.
@@ -35,6 +36,17 @@ csrf = CSRFProtect()
 babel = Babel()
 # Only the sign-in endpoints are limited (see views); counters live in RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address)
+
+
+def insert_or_nothing(entity: type[Base], *conflict_columns: str) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``entity``'s table that does nothing where a row with the same ``conflict_columns``
+    (a unique key) exists, in the session's dialect: a concurrent transaction inserting the same key waits
+    for ours, then does nothing, instead of failing on the constraint. Rather than a savepoint around a
+    plain INSERT: with the sqlite3 driver, a savepoint opened before the transaction's first write commits
+    at once when released."""
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(entity)
+    return insert.on_conflict_do_nothing(index_elements=list(conflict_columns))
 
 
 @contextmanager

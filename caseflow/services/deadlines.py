@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import flag_modified
 
-from caseflow.calendar import OfficeCalendar, utcnow
+from caseflow.calendar import Deadline, OfficeCalendar, utcnow
 from caseflow.extensions import db
 from caseflow.models import CalendarOverride, Case, DeadlineSetting, User
 from caseflow.services.errors import INVALID_DATA, PermissionDenied, ValidationFailed
@@ -80,11 +80,24 @@ def load_policy() -> DeadlinePolicy:
     return policy
 
 
+# A legal limit a workflow's service sets on top of the per-state rules, from what it keeps about a case
+# (育儿补贴: review and confirmation take 30 working days in all, services/subsidies.py): the latest
+# deadline the case's state may have, or None. Applied wherever the rules are, so recomputing keeps it.
+DeadlineCap = Callable[[Case, OfficeCalendar], Deadline | None]
+_CAPS: dict[str, DeadlineCap] = {}
+
+
+def register_deadline_cap(workflow_name: str, cap: DeadlineCap) -> None:
+    """Called once by a workflow's service module (imported by ``caseflow.services``)."""
+    _CAPS[workflow_name] = cap
+
+
 def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy | None = None) -> None:
     """Set the case's target and legal deadline for the state it is in.
 
     A closed case, or one whose clock is stopped (waiting for the applicant), has no deadline. Without a
     ``policy`` the one in force is loaded, only when the state has a deadline (a closing step needs none).
+    The workflow's cap, if it has one, may bring the legal deadline forward.
     """
     without = (case.closed_at is not None or case.state in workflow.clock_stopped
                or case.state not in workflow.deadlines)  # no shipped rule: no admin change can add one
@@ -98,6 +111,9 @@ def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy | N
     else:
         calendar = policy.calendar
         limit = rule.limit.after(case.state_entered_at, calendar)
+        cap = _CAPS[workflow.name](case, calendar) if workflow.name in _CAPS else None
+        if cap is not None and cap.at < limit.at:
+            limit = cap
         target = rule.target.after(case.state_entered_at, calendar) if rule.target else None
         case.due_at = limit.at
         case.target_at = target.at if target else None

@@ -378,6 +378,9 @@ def _past_due(account: FeeAccount, today: date) -> bool:
     return account.paid_principal_fen < min(due, account.decided_fen or 0)
 
 
+ACCRUAL_CHUNK = 500
+
+
 def accrue_late_charges(now: datetime | None = None) -> int:
     """The scheduler's daily run over open fee cases, as the system account: a served decision starts
     its payment period, a missed payment date makes the case overdue, and each account's late charge is
@@ -385,9 +388,10 @@ def accrue_late_charges(now: datetime | None = None) -> int:
     now = now or utcnow()
     today = local_date(now)
     system = system_user(now)
-    cases = db.session.scalars(
-        sa.select(Case).where(Case.workflow == WORKFLOW_NAME, Case.closed_at.is_(None),
-                              Case.state.in_(("served",) + ACCRUING)).order_by(Case.id)).all()
+    case_ids = list(db.session.scalars(
+        sa.select(Case.id).where(Case.workflow == WORKFLOW_NAME, Case.closed_at.is_(None),
+                                 Case.state.in_(("served",) + ACCRUING)).order_by(Case.id)))
+
     def bring_up_to_date(case: Case) -> None:
         account = account_of(case)
         if case.state == "served":
@@ -397,9 +401,16 @@ def accrue_late_charges(now: datetime | None = None) -> int:
         store_late_charge(account, today)
         db.session.flush()
 
-    due = [case for case in cases if not is_read_only(case) and account_of(case) is not None
-           and account_of(case).late_charge_as_of != today]
-    return each_on_its_own(due, bring_up_to_date)
+    done = 0
+    # A chunk of cases at a time, so that the run holds one chunk's objects however many cases are open
+    # (the session forgets a flushed object nothing refers to any more).
+    for start in range(0, len(case_ids), ACCRUAL_CHUNK):
+        cases = db.session.scalars(sa.select(Case).where(Case.id.in_(case_ids[start:start + ACCRUAL_CHUNK]))
+                                   .order_by(Case.id)).all()
+        due = [case for case in cases if not is_read_only(case) and account_of(case) is not None
+               and account_of(case).late_charge_as_of != today]
+        done += each_on_its_own(due, bring_up_to_date)
+    return done
 
 
 # ----------------------------------------------------------------------------------------------- hooks

@@ -47,9 +47,8 @@ from typing import Protocol
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
-from caseflow.extensions import db, transactional
+from caseflow.extensions import db, insert_or_nothing, transactional
 from caseflow.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -94,15 +93,11 @@ def queue_email(key: str, to: str, subject: str, text: str, html: str | None = N
         item = item if isinstance(item, MailAttachment) else MailAttachment(*item)
         stored.append({"filename": item.filename, "content_type": item.content_type,
                        "base64": base64.b64encode(item.data).decode("ascii")})
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboxMessage)
-    # ON CONFLICT DO NOTHING: a concurrent transaction queuing the same key waits for ours and then does
-    # nothing, instead of failing on the unique constraint.
-    db.session.execute(insert.values(
+    db.session.execute(insert_or_nothing(OutboxMessage, "key").values(
         key=key, to_address=to, subject=subject, text_body=text, html_body=html, attachments=stored,
         message_id=make_msgid(domain=_mail_domain()), status=PENDING, attempts=0, created_at=now,
         next_attempt_at=now,
-    ).on_conflict_do_nothing(index_elements=["key"]))
+    ))
     return db.session.execute(sa.select(OutboxMessage).where(OutboxMessage.key == key)).scalar_one()
 
 

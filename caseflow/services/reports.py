@@ -34,7 +34,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from caseflow.calendar import OfficeCalendar, local_date, to_local, utcnow
-from caseflow.extensions import db
+from caseflow.extensions import db, insert_or_nothing
 from caseflow.models import Jurisdiction, Report, User, UserRole, user_jurisdiction
 from caseflow.services.deadlines import load_calendar
 from caseflow.services.errors import (
@@ -223,14 +223,10 @@ def generate_report(township: Jurisdiction | None, month: str | None, actor: Use
         raise PermissionDenied(SUPERVISORS_ONLY)
     data = compute_month_report(township, month)
     report = find_report(township.id, month, for_update=True)
-    if report is None:
-        try:
-            with db.session.begin_nested():  # generated at the same moment elsewhere: that row wins
-                report = Report(township=township, month=month, data=data, generated_at=now,
-                                generated_by=actor)
-                db.session.add(report)
-        except sa.exc.IntegrityError:
-            report = find_report(township.id, month, for_update=True)
+    if report is None:  # unless generated at the same moment elsewhere: that row gets these figures
+        db.session.execute(insert_or_nothing(Report, "township_id", "month").values(
+            township_id=township.id, month=month, data=data, generated_at=now, generated_by_id=actor.id))
+        report = find_report(township.id, month, for_update=True)
     report.data = data
     report.generated_at, report.generated_by = now, actor
     db.session.flush()

@@ -14,14 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from caseflow.calendar import local_date, utcnow
+from caseflow.calendar import Deadline, OfficeCalendar, local_date, utcnow
 from caseflow.extensions import db
 from caseflow.models import (
-    Case, Jurisdiction, PublicNotice, PublicNoticeEntry, SubsidyEnrolment, SubsidyScheme, User,
+    Case, CaseEvent, Jurisdiction, PublicNotice, PublicNoticeEntry, SubsidyEnrolment, SubsidyScheme, User,
 )
 from caseflow.services import access, users
 from caseflow.services.cases import WorkflowHooks, apply_transition, each_on_its_own, register_hooks
-from caseflow.services.deadlines import forget_reminded_light, load_policy
+from caseflow.services.deadlines import load_policy, register_deadline_cap
 from caseflow.services.errors import (
     INVALID_DATA, Conflict, NotFound, PermissionDenied, Refused, ValidationFailed,
 )
@@ -160,8 +160,6 @@ def _on_step(case: Case, step: Step, data: dict[str, Any], actor: User, now: dat
     elif step.trigger == "schedule_exit":
         enrolment.ends_on = exit_date(enrolment, data["exit_ground"], local_date(now))
         extra = {"ends_on": enrolment.ends_on.isoformat()}
-    if enrolment.scheme.code == wf.CHILDCARE and case.state in wf.REVIEW_STATES:
-        _apply_childcare_total(case, now)
     return extra
 
 
@@ -198,20 +196,26 @@ def exit_date(enrolment: SubsidyEnrolment, ground: str, today: date) -> date:
     return end
 
 
-def _apply_childcare_total(case: Case, now: datetime) -> None:
+def childcare_total_cap(case: Case, calendar: OfficeCalendar) -> Deadline | None:
     """育儿补贴: initial review plus confirmation take at most 30 working days in all. Each state keeps its
-    own deadline, but the legal deadline is pulled in to what is left of the 30: the working days already
-    spent in review states (clock-stopped time — documents, notice — excluded) are counted from the trail."""
-    calendar = load_policy().calendar
-    used = 0
-    events = list(case.events)
-    for event, following in zip(events, events[1:] + [None]):
-        if event.to_state in wf.REVIEW_STATES:
-            used += calendar.working_days_between(event.at, following.at if following else now)
-    overall = calendar.add_working_days(now, max(wf.CHILDCARE_TOTAL_WORKING_DAYS - used, 0)).at
-    if case.due_at is None or overall < case.due_at:
-        case.due_at = overall
-        forget_reminded_light(case)
+    own deadline, but the legal deadline is pulled in to what is left of the 30 when the case entered its
+    state: the working days spent in review states before then (clock-stopped time — documents, notice —
+    excluded) are counted from the trail. A deadline cap (services/deadlines.py), so a recompute after a
+    calendar or rule change keeps it."""
+    if case.id is None or case.state not in wf.REVIEW_STATES:
+        return None
+    enrolment = enrolment_of(case)
+    if enrolment is None or enrolment.scheme.code != wf.CHILDCARE:
+        return None
+    entered = case.state_entered_at
+    trail = db.session.execute(sa.select(CaseEvent.to_state, CaseEvent.at).where(
+        CaseEvent.case_id == case.id, CaseEvent.at < entered).order_by(CaseEvent.seq)).all()
+    used = sum(calendar.working_days_between(at, following[1] if following else entered)
+               for (to_state, at), following in zip(trail, trail[1:] + [None]) if to_state in wf.REVIEW_STATES)
+    return calendar.add_working_days(entered, max(wf.CHILDCARE_TOTAL_WORKING_DAYS - used, 0))
+
+
+register_deadline_cap("subsidy", childcare_total_cap)
 
 
 register_hooks("subsidy", WorkflowHooks(on_open=_on_open, on_step=_on_step))

@@ -575,6 +575,16 @@ def test_a_supervisor_of_two_townships_chooses_one(app, office):
     assert report.township_id == elsewhere.id and report.data["township"]["code"] == "T2"
 
 
+def test_a_report_generated_in_a_unit_of_work_that_fails_is_not_stored(app, office):
+    class Later(Exception):
+        pass
+
+    with pytest.raises(Later), transactional():
+        service.generate_report(office.township, MONTH, office["supervisor"], utcnow())
+        raise Later  # anything after it in the same request or job
+    assert stored_reports() == []
+
+
 def test_generating_again_keeps_the_emailed_mark(app, office):
     first = generate(office)
     with transactional():

@@ -24,3 +24,13 @@ def test_a_case_changed_a_moment_ago_is_left_for_the_next_run(office):
     with transactional():  # the next run picks it up
         assert accrue_late_charges(NEXT_DAY) == 1
     assert reload(first).state == "overdue"
+
+
+def test_late_charges_are_brought_up_to_date_chunk_by_chunk(office, monkeypatch):
+    monkeypatch.setattr("caseflow.services.fees.ACCRUAL_CHUNK", 2)
+    cases = [advance_fee(make_fee_case(office), SERVED, office) for _ in range(5)]
+    with transactional():
+        assert accrue_late_charges(NEXT_DAY) == 5  # chunks of 2, 2 and 1
+    assert {reload(case).state for case in cases} == {"overdue"}
+    with transactional():  # idempotent per day, across chunks too
+        assert accrue_late_charges(NEXT_DAY) == 0

@@ -14,7 +14,7 @@ from caseflow.calendar import end_of_local_day, utcnow
 from caseflow.extensions import transactional
 from caseflow.models import Case, PublicNotice, PublicNoticeEntry
 from caseflow.services.cases import apply_transition
-from caseflow.services.deadlines import save_deadline_setting
+from caseflow.services.deadlines import recompute_open_deadlines, save_deadline_setting
 from caseflow.services.errors import Conflict, Refused, ValidationFailed
 from caseflow.services.subsidies import (
     advance_ended_notices, end_scheduled_exits, enrolment_of, open_annual_reconfirmations, start_public_notice,
@@ -245,6 +245,29 @@ def test_childcare_review_and_confirmation_take_at_most_30_working_days_in_all(o
     # 22 used (20 + 09-09, 09-10), 8 left from 09-10: 11 14 15 16 17 18 20 (Sunday, 调休) 21 → 09-21,
     # before the township_reviewed rule's own 10 working days (09-23).
     assert case.due_at == end_of_local_day(date(2026, 9, 21))
+
+
+def test_the_childcare_total_holds_when_deadlines_are_recomputed(office, db):
+    data = subsidy_data(scheme="childcare", child_name="小明", child_birth_date="2026-05-01")
+    case = make_subsidy_case(office, now=at("2026-08-03"), data=data)
+    case = step(case, "village_review", "village1", at("2026-08-31"), office, village_opinion="符合")
+    case = step(case, "start_notice", "clerk", at("2026-08-31", 11), office)
+    with transactional():
+        advance_ended_notices(at("2026-09-08"))
+    case_id = step(reload(case), "township_review", "clerk", at("2026-09-10"), office).id
+    # An admin lengthens the township review (every open case's deadlines are recomputed): the 30 working
+    # days in all still end on 09-21.
+    with transactional():
+        save_deadline_setting("subsidy", "township_reviewed", 15, None, office["admin"])
+    assert db.session.get(Case, case_id).due_at == end_of_local_day(date(2026, 9, 21))
+    with transactional():
+        recompute_open_deadlines()
+    assert db.session.get(Case, case_id).due_at == end_of_local_day(date(2026, 9, 21))
+    # Shortened below what is left of the 30, the state's own rule is the earlier one: 5 working days from
+    # 09-10 are 11 14 15 16 17 → 09-17.
+    with transactional():
+        save_deadline_setting("subsidy", "township_reviewed", 5, None, office["admin"])
+    assert db.session.get(Case, case_id).due_at == end_of_local_day(date(2026, 9, 17))
 
 
 def test_other_schemes_keep_each_states_own_deadline(office):
