@@ -1,4 +1,5 @@
-"""Fixtures of the functional tests: attachment store, a need-to-know workflow, a real SMTP server."""
+"""Fixtures of the functional tests: attachment store, a need-to-know workflow, a real SMTP server, real
+`caseflow` processes."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +10,8 @@ import pytest
 from caseflow import workflows
 from caseflow.extensions import limiter
 from caseflow.workflows import birth_registration
+from caseflow.extensions import db
+from tests.functional.process_support import Processes
 from tests.functional.smtp_support import MAIL_FROM, SmtpServer, free_port
 
 
@@ -61,3 +64,12 @@ def generous_progress_limits(app, monkeypatch):
     limiter.reset()
     yield
     limiter.reset()
+
+
+@pytest.fixture
+def processes(app, tmp_path):
+    # The test's own session must not hold a transaction (an SQLite read lock) while processes write.
+    db.session.rollback()
+    procs = Processes(app, tmp_path)
+    yield procs
+    procs.close()

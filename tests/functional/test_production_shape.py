@@ -29,8 +29,8 @@ from caseflow.services.errors import STALE
 from caseflow.services.outbox import queue_email
 from tests.conftest import IsolatedClient, _test_settings
 from tests.factories import PASSWORD, applicant, birth_registration_data, make_case, reload
+from tests.functional.process_support import CASEFLOW, job_runs, wait_until
 from tests.functional.smtp_support import MAIL_FROM
-from tests.functional.test_scheduler_processes import CASEFLOW, Processes, job_runs, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +41,6 @@ def web(app, tmp_path_factory):
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def schedulers(app, tmp_path):
-    """`caseflow scheduler` processes on the test database (test_scheduler_processes.Processes)."""
-    db.session.rollback()
-    started = Processes(app, tmp_path)
-    yield started
-    started.close()
 
 
 @pytest.fixture
@@ -188,14 +179,14 @@ def job_lines(output: str) -> list[str]:
             and "running the slot due" not in line and "has run already" not in line]
 
 
-def test_two_schedulers_and_the_web_one_leads_a_dead_leader_is_replaced(served, office, schedulers):
+def test_two_processes_and_the_web_one_leads_a_dead_leader_is_replaced(served, office, processes):
     token = token_for(served, "clerk")
     jobs = ("--job", "refresh_provisional_deadlines", "--job", "scan_deadlines", "--retry-seconds", "0.2")
-    first = schedulers.start(*jobs)
-    wait_until(lambda: "leader: running jobs" in schedulers.output(first))
-    second = schedulers.start(*jobs)
-    wait_until(lambda: "waiting for leadership" in schedulers.output(second))
-    wait_until(lambda: len(job_lines(schedulers.output(first))) >= 2)  # its make-up runs are done
+    first = processes.start(*jobs)
+    wait_until(lambda: "leader: running jobs" in processes.output(first))
+    second = processes.start(*jobs)
+    wait_until(lambda: "waiting for leadership" in processes.output(second))
+    wait_until(lambda: len(job_lines(processes.output(first))) >= 2)  # its make-up runs are done
 
     def step_through_the_web(trigger: str, version: int) -> None:
         status, body = Pinned(served, set()).call("POST", f"/api/v1/cases/{case.id}/transitions",
@@ -209,8 +200,8 @@ def test_two_schedulers_and_the_web_one_leads_a_dead_leader_is_replaced(served, 
     before = {(r.id, r.job, r.scheduled_for, r.trigger) for r in job_runs()}
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
-    wait_until(lambda: "leader: running jobs" in schedulers.output(second))
-    wait_until(lambda: job_lines(schedulers.output(second)))  # its start-up run (refresh_provisional_deadlines)
+    wait_until(lambda: "leader: running jobs" in processes.output(second))
+    wait_until(lambda: job_lines(processes.output(second)))  # its start-up run (refresh_provisional_deadlines)
     step_through_the_web("register", 2)  # and while the second does
     second.send_signal(signal.SIGTERM)  # a clean stop: what it runs, it finishes and reports
     assert second.wait(timeout=60) == 0
@@ -225,7 +216,7 @@ def test_two_schedulers_and_the_web_one_leads_a_dead_leader_is_replaced(served, 
     assert [(r.job, r.trigger) for r in taken_over if r.trigger == "start"] == [("refresh_provisional_deadlines",
                                                                                  "start")]
     # Every run a process reports is one JobRun row, and the other way round: nothing ran unrecorded.
-    reported = job_lines(schedulers.output(first)) + job_lines(schedulers.output(second))
+    reported = job_lines(processes.output(first)) + job_lines(processes.output(second))
     assert len(reported) == len(runs)
 
 

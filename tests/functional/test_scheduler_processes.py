@@ -1,78 +1,18 @@
 """Real ``caseflow scheduler`` processes on the test database: one leads, a dead leader is replaced, a
 slot runs once however many processes reach it, a missed slot is made up once."""
-import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from caseflow.extensions import db
 from caseflow.jobs import JOBS, slot_at_or_before
 from caseflow.models import CaseEvent, JobRun
 from tests.factories import FEE_NOW, advance_fee, make_fee_case, reload
+from tests.functional.process_support import job_runs, wait_until
 
-CASEFLOW = os.path.join(os.path.dirname(sys.executable), "caseflow")
 SERVED = ("investigate", "review", "serve_notice", "decide", "serve_decision")
 JOB = "update_late_charges"  # daily at 00:20 office time
-
-
-def wait_until(predicate, timeout=120.0):
-    """Poll until ``predicate()`` holds; the timeout is only a safety net, never the thing tested."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.05)
-
-
-class Processes:
-    """Starts ``caseflow`` processes on the test database, logs to files; kills leftovers at the end."""
-
-    def __init__(self, app, tmp_path):
-        self.env = {**os.environ, "CASEFLOW_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-                    "CASEFLOW_SECRET_KEY": "scheduler-test", "PYTHONUNBUFFERED": "1"}
-        self.env.pop("CASEFLOW_TEST_DATABASE_URL", None)
-        self.tmp_path = tmp_path
-        self.started: list[tuple[subprocess.Popen, object]] = []
-
-    def start(self, *args: str) -> subprocess.Popen:
-        log_path = self.tmp_path / f"scheduler-{len(self.started)}.log"
-        log = open(log_path, "w")
-        process = subprocess.Popen([CASEFLOW, "scheduler", *args], env=self.env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        process.log_path = log_path
-        self.started.append((process, log))
-        return process
-
-    @staticmethod
-    def output(process) -> str:
-        return process.log_path.read_text()
-
-    def close(self) -> None:
-        for process, log in self.started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
-            log.close()
-
-
-@pytest.fixture
-def processes(app, tmp_path):
-    # The test's own session must not hold a transaction (an SQLite read lock) while processes write.
-    db.session.rollback()
-    procs = Processes(app, tmp_path)
-    yield procs
-    procs.close()
-
-
-def job_runs():
-    db.session.rollback()
-    runs = db.session.scalars(sa.select(JobRun).order_by(JobRun.id)).all()
-    db.session.rollback()
-    return runs
 
 
 def served_fee_case(office):
