@@ -27,10 +27,23 @@ RESULTS_DIR = BENCH_DIR / "results"
 DEFAULT_SQLITE = f"sqlite:///{BENCH_DIR / 'data' / 'bench.sqlite3'}"
 
 
+def absolute_database_url(value: str) -> str:
+    """``value`` with a relative SQLite path made absolute from the current directory, as the commands in
+    docs/benchmarks.md are written (the app, and a gunicorn started with the URL, would otherwise take it
+    from the app's instance folder); the path's folder is created."""
+    url = sa.engine.make_url(value)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return value
+    path = Path(url.database).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return url.set(database=str(path)).render_as_string(hide_password=False)
+
+
 def parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the option every benchmark takes: which database."""
     arguments = argparse.ArgumentParser(description=description)
-    arguments.add_argument("--database-url", default=os.environ.get("CASEFLOW_DATABASE_URL", DEFAULT_SQLITE),
+    arguments.add_argument("--database-url", type=absolute_database_url,
+                           default=os.environ.get("CASEFLOW_DATABASE_URL", DEFAULT_SQLITE),
                            help="SQLAlchemy URL of a generated database (bench.generate); default: %(default)s")
     arguments.add_argument("--no-record", action="store_true",
                            help="print the figures without writing bench/results")
@@ -41,9 +54,7 @@ def make_app(database_url: str, **overrides: Any):
     """The real application on ``database_url`` with the production settings (durable commits)."""
     from caseflow import create_app
 
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench-not-secret"} | overrides
+    settings = {"SQLALCHEMY_DATABASE_URI": absolute_database_url(database_url), "SECRET_KEY": "bench-not-secret"} | overrides
     return create_app(settings)
 
 
