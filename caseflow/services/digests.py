@@ -91,12 +91,18 @@ class Line:
     link: str
 
 
+# The sections whose cases are the same for many recipients (see DigestRun).
+SHARED_SECTIONS = frozenset({"new_unassigned", "team_red"})
+
+
 @dataclass
 class DigestRun:
     """What one run of the job works out once for all its recipients rather than once for each: the day's
     emails already queued, the new unassigned cases of each set of villages (every handler of a township
-    gets the same list), and each listed case's line in each language (a township's red cases go to each
-    of its supervisors)."""
+    gets the same list), and the lines of the sections several recipients share, in each language (a
+    township's red cases go to each of its supervisors). A user's own cases are listed to them alone:
+    keeping their lines too made the job's process grow from 106 MB to 152 MB over 1,000 recipients at
+    1M cases."""
 
     queued_before: set[str] = field(default_factory=set)
     unassigned: dict[tuple, Section] = field(default_factory=dict)
@@ -224,6 +230,9 @@ def render_digest(digest: Digest, run: DigestRun | None = None) -> tuple[str, st
         for section in digest.sections:
             lines[section.name] = []
             for case in section.cases:
+                if section.name not in SHARED_SECTIONS:
+                    lines[section.name].append(_line(case, locale, hidden))
+                    continue
                 if (case.id, locale) not in run.lines:
                     run.lines[case.id, locale] = _line(case, locale, hidden)
                 lines[section.name].append(run.lines[case.id, locale])
