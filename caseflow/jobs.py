@@ -100,6 +100,39 @@ def run_recorded(job: Job, now: datetime, *, trigger: str, slot: datetime | None
             run_id = record.id
     except sa.exc.IntegrityError:
         return None
+    return _run_claimed(job, now, run_id)
+
+
+def abandoned_run(job: Job, now: datetime) -> tuple[int, datetime] | None:
+    """(run id, started at) of the job's latest slot at or before ``now`` when its run is still marked
+    running, else None. Called by a scheduler that has just taken the lead: the run was left by the leader
+    before it, which stopped mid-run (killed, or cut off from the database), and its work was rolled back
+    with its connection. Left as it is, that slot would never run: a day's emails or late charges lost."""
+    from caseflow.models import JobRun
+
+    slot = slot_at_or_before(job, now)
+    found = None if slot is None else db.session.execute(
+        sa.select(JobRun.id, JobRun.started_at).where(JobRun.job == job.name, JobRun.scheduled_for == slot,
+                                                      JobRun.outcome == "running")).first()
+    db.session.rollback()  # end the read, as missed_slot does
+    return None if found is None else (found.id, found.started_at)
+
+
+def rerun_abandoned(job: Job, run_id: int, started_at: datetime) -> str | None:
+    """Run again the slot of an abandoned run (``abandoned_run``), in the same JobRun; returns its summary,
+    or None when another process has taken it over first. Every job is idempotent (emails by key, charges
+    per day, reminders by their unique key), so work the stopped run did commit is not done twice."""
+    from caseflow.models import JobRun
+
+    with transactional():
+        row = db.session.execute(
+            sa.update(JobRun).where(JobRun.id == run_id, JobRun.outcome == "running",
+                                    JobRun.started_at == started_at)
+            .values(started_at=utcnow(), trigger="makeup").returning(JobRun.clock)).first()
+    return None if row is None else _run_claimed(job, row.clock, run_id)
+
+
+def _run_claimed(job: Job, now: datetime, run_id: int) -> str:
     try:
         summary = job.run(now)
     except Exception as error:

@@ -4,7 +4,8 @@ Production runs ``caseflow scheduler`` (one or more processes, for failover); th
 same scheduler inside the web process (``caseflow run``). Every candidate takes part in the leader
 election of ``caseflow.leader``: only the leader has cron jobs in its APScheduler, a follower retries every
 few seconds and takes over when the leader dies. On becoming leader a scheduler makes up each job's latest
-slot that has no JobRun (coalesced: one run, not one per missed slot), then runs ``at_start`` jobs.
+slot that has no JobRun (coalesced: one run, not one per missed slot) or whose run the leader before it
+left unfinished, then runs ``at_start`` jobs.
 Before each run the leader checks that it still leads, and each slot is claimed in the database
 (``jobs.run_slot``), so even a leader that lost the lead unnoticed cannot run a slot a second time.
 """
@@ -20,7 +21,9 @@ from flask import Flask
 
 from caseflow.calendar import LOCAL_TZ, utcnow
 from caseflow.extensions import db
-from caseflow.jobs import JOBS, Job, missed_slot, run_recorded, run_slot, slot_at_or_before
+from caseflow.jobs import (
+    JOBS, Job, abandoned_run, missed_slot, rerun_abandoned, run_recorded, run_slot, slot_at_or_before,
+)
 from caseflow.leader import Leadership, leadership_for
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ class JobScheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._waiting_logged = False
+        # Jobs this process is running now: a run of its own is never taken for one left by a stopped leader
+        # (after losing the lead and winning it back, say).
+        self._running: set[str] = set()
         self._aps = BackgroundScheduler(timezone=LOCAL_TZ, job_defaults={"coalesce": True, "max_instances": 1})
 
     # -- life cycle --------------------------------------------------------------------------------
@@ -141,14 +147,21 @@ class JobScheduler:
     # -- runs ------------------------------------------------------------------------------------
 
     def make_up(self, now: datetime) -> list[str]:
-        """Run, once, each job's latest slot at or before ``now`` that has no JobRun."""
+        """Run, once, each job's latest slot at or before ``now`` that has no JobRun, or whose run the
+        leader before this one left unfinished (``jobs.abandoned_run``)."""
         ran = []
         for job in self.jobs.values():
             with self.app.app_context():
                 slot = missed_slot(job, now)
+                abandoned = abandoned_run(job, now) if slot is None and job.name not in self._running else None
             if slot is not None:
                 log.info("job %s: running the slot due %s", job.name, slot.isoformat())
                 if self._run(job, slot, "makeup"):
+                    ran.append(job.name)
+            elif abandoned is not None:
+                log.warning("job %s: its latest slot was left unfinished by a scheduler that stopped; running it "
+                            "again", job.name)
+                if self._run(job, None, "makeup", abandoned=abandoned):
                     ran.append(job.name)
         return ran
 
@@ -158,22 +171,28 @@ class JobScheduler:
         if slot is not None:
             self._run(job, slot, "scheduled")
 
-    def _run(self, job: Job, slot: datetime | None, trigger: str) -> bool:
+    def _run(self, job: Job, slot: datetime | None, trigger: str,
+             abandoned: tuple[int, datetime] | None = None) -> bool:
         """Run one job in its own app context if we still lead; True when it ran."""
         if not self.leadership.still_held():
             log.warning("job %s: not the leader any more, not run", job.name)
             return False
+        self._running.add(job.name)
         with self.app.app_context():
             try:
-                if slot is None:
+                if abandoned is not None:
+                    summary = rerun_abandoned(job, *abandoned)
+                elif slot is None:
                     summary = run_recorded(job, utcnow(), trigger=trigger)
                 else:
                     summary = run_slot(job, slot, trigger=trigger)
             except Exception:
                 log.exception("job %s failed", job.name)
                 return False
+            finally:
+                self._running.discard(job.name)
             if summary is None:
-                log.info("job %s: the slot due %s has run already", job.name, slot.isoformat())
+                log.info("job %s: its latest slot has run already", job.name)
                 return False
             log.info("job %s: %s", job.name, summary)
             return True

@@ -179,7 +179,7 @@ def job_lines(output: str) -> list[str]:
             and "running the slot due" not in line and "has run already" not in line]
 
 
-def test_two_processes_and_the_web_one_leads_a_dead_leader_is_replaced(served, office, processes):
+def test_two_schedulers_and_the_web_one_leads_a_dead_leader_is_replaced(served, office, processes):
     token = token_for(served, "clerk")
     jobs = ("--job", "refresh_provisional_deadlines", "--job", "scan_deadlines", "--retry-seconds", "0.2")
     first = processes.start(*jobs)
@@ -210,7 +210,7 @@ def test_two_processes_and_the_web_one_leads_a_dead_leader_is_replaced(served, o
     slots = [(r.job, r.scheduled_for) for r in runs if r.scheduled_for is not None]
     assert len(slots) == len(set(slots)), "a slot ran twice"
     assert {r.job for r in runs if r.trigger == "makeup"} >= {"refresh_provisional_deadlines", "scan_deadlines"}
-    assert all(r.outcome == "ok" for r in runs)
+    assert all(r.outcome == "ok" for r in runs), [(r.job, r.trigger, r.outcome, r.summary) for r in runs]
     # The new leader found the slots done: besides its start-up run it only ran slots that came due later.
     taken_over = [r for r in runs if (r.id, r.job, r.scheduled_for, r.trigger) not in before]
     assert [(r.job, r.trigger) for r in taken_over if r.trigger == "start"] == [("refresh_provisional_deadlines",

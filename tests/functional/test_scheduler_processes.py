@@ -45,7 +45,7 @@ def test_one_process_leads_and_a_dead_leader_is_replaced(app, processes):
     # The new leader found the slot done: it ran only its own start-up run, never the slot again.
     assert [r.trigger for r in runs] == ["makeup", "start"]
     assert "running the slot due" not in processes.output(follower)
-    assert all(r.outcome == "ok" for r in runs)
+    assert all(r.outcome == "ok" for r in runs), [(r.job, r.trigger, r.outcome, r.summary) for r in runs]
 
     follower.send_signal(signal.SIGTERM)  # clean shutdown
     assert follower.wait(timeout=60) == 0

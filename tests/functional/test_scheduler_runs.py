@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from caseflow.extensions import db, transactional
-from caseflow.jobs import JOBS, Job, run_recorded, run_slot, slot_at_or_before
+from caseflow.jobs import JOBS, Job, abandoned_run, rerun_abandoned, run_recorded, run_slot, slot_at_or_before
 from caseflow.models import JobRun, Jurisdiction
 from caseflow.scheduler import JobScheduler
 
@@ -104,6 +104,33 @@ def test_missed_slots_are_made_up_once_coalesced(app, db):
     assert calls == [at("2026-11-23T06:00:00+08:00")]
     assert [(r.scheduled_for, r.trigger) for r in runs()] == [
         (at("2026-11-20T06:00:00+08:00"), "scheduled"), (at("2026-11-23T06:00:00+08:00"), "makeup")]
+
+
+def test_a_slot_left_running_by_a_leader_that_stopped_is_run_again_once(app, db):
+    job, calls = counting_job({"hour": "8", "minute": "30"})
+    slot = at("2026-11-23T08:30:00+08:00")
+    with transactional():  # the leader claimed the slot and was killed mid-run: its work was rolled back
+        db.session.add(JobRun(job="probe", scheduled_for=slot, clock=slot, trigger="scheduled",
+                              started_at=at("2026-11-23T08:30:01+08:00"), outcome="running"))
+    scheduler = JobScheduler(app, {"probe": job}, retry_seconds=0.05)
+    assert scheduler.run_once(at("2026-11-23T09:00:00+08:00")) == ["probe"]  # the next leader
+    assert calls == [slot]  # with the slot's clock
+    assert scheduler.run_once(at("2026-11-23T09:10:00+08:00")) == []  # finished now: not again
+    assert calls == [slot]
+    [run] = runs()  # the same record of the slot, now finished
+    assert (run.scheduled_for, run.trigger, run.outcome, run.summary) == (slot, "makeup", "ok", "probe 1")
+
+
+def test_a_slot_left_running_is_taken_over_by_one_process_only(app, db):
+    job, calls = counting_job({"hour": "8", "minute": "30"})
+    slot = at("2026-11-23T08:30:00+08:00")
+    with transactional():
+        db.session.add(JobRun(job="probe", scheduled_for=slot, clock=slot, trigger="scheduled",
+                              started_at=at("2026-11-23T08:30:01+08:00"), outcome="running"))
+    abandoned = abandoned_run(job, at("2026-11-23T09:00:00+08:00"))
+    assert rerun_abandoned(job, *abandoned) == "probe 1"
+    assert rerun_abandoned(job, *abandoned) is None  # a second taker saw it as it was: it lost the race
+    assert abandoned_run(job, at("2026-11-23T09:00:00+08:00")) is None and len(calls) == 1
 
 
 def test_the_leader_runs_jobs_on_their_cron(app, db):
