@@ -6,21 +6,21 @@
 
 On a generated database (bench.generate, e.g. ``--cases 1000000 --open-share 1``) it first puts the data
 back as a scheduler running on time would have left it at the data's "now" (latest opening + 1 s, or
-``--now``): every yellow and red open case remembered at its light, no reminder rows — so it can run again
-on the same database. Then, each scan in its own committed transaction as the scheduler runs it
+``--now``): every yellow and red open case remembered at its light (the red ones' deadlines recorded as
+counted in their village's reminders), no reminder rows — so it can run again on the same database.
+Then, each scan in its own committed transaction as the scheduler runs it
 (``services.reminders.run_deadline_scan``):
 
 1. the first scan at that instant, which settles whatever differs (nothing, on freshly settled data). With
    ``--from-scratch`` nothing is remembered: it then reminds about every yellow and red case, the backlog
-   of an office whose reminders were lost (timed, no target; slow at scale, it creates a reminder for every
-   supervisor of the township of every red case);
+   of an office whose reminders were lost (timed, no target);
 2. the same scan again, ``--repeat`` times: nothing changed (median and max, ms);
 3. the clock moved on to the first instant (to the minute) at which at least ``--changes`` cases have a
    worse light than the one they were reminded about (found by bisection over the scan's own conditions).
    Deadlines fall at local midnight, so that instant changes a whole lump (about a fifth of the open cases
    in generated data): all but about ``--changes`` of them (every k-th by id is left) are marked first as
    if an earlier scan had seen them, keeping the lump's mix of cases turning yellow and turning red. Then
-   the timed scan: seconds, cases it marked, reminders it created;
+   the timed scan: seconds, cases it marked, case reminders it created, village reminders it raised;
 4. the scan again at that instant, ``--repeat`` times: nothing changed (ms).
 
 ``--profile`` prints a pyinstrument profile of step 3 instead.
@@ -57,7 +57,7 @@ def settle(now: datetime, *, from_scratch: bool = False) -> None:
     so a run creates the same ones again. ``from_scratch``: nothing remembered, as right after the upgrade of a
     database whose reminders were lost (the first scan then has every yellow and red case to remind about)."""
     from caseflow.extensions import db, transactional
-    from caseflow.models import Case, Reminder
+    from caseflow.models import Case, RedDeadline, Reminder, VillageReminder
     from caseflow.services.deadlines import LightBounds, load_calendar
 
     bounds = LightBounds.at(now, load_calendar())
@@ -67,9 +67,17 @@ def settle(now: datetime, *, from_scratch: bool = False) -> None:
         (sa.and_(cases.c.closed_at.is_(None), bounds.where("yellow")), "yellow"), else_=sa.null())
     with transactional():
         db.session.execute(sa.delete(Reminder))
+        db.session.execute(sa.delete(VillageReminder))
         # Only the rows that differ: after a run, the cases that run marked.
         db.session.execute(sa.update(cases).where(cases.c.reminded_light.is_distinct_from(remembered))
                            .values(reminded_light=remembered))
+        red = RedDeadline.__table__
+        db.session.execute(sa.delete(red).where(~sa.exists().where(
+            cases.c.id == red.c.case_id, cases.c.due_at == red.c.due_at, cases.c.reminded_light == "red")))
+        db.session.execute(red.insert().from_select(
+            ["case_id", "due_at"],
+            sa.select(cases.c.id, cases.c.due_at).where(cases.c.reminded_light == "red", ~sa.exists().where(
+                red.c.case_id == cases.c.id, red.c.due_at == cases.c.due_at))))
     _tidy()
 
 
@@ -80,7 +88,7 @@ def _tidy() -> None:
     if db.engine.dialect.name != "postgresql":
         return
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sa.text('VACUUM (ANALYZE) "case", reminder'))
+        connection.execute(sa.text('VACUUM (ANALYZE) "case", reminder, village_reminder, red_deadline'))
 
 
 def worsened_count(now: datetime) -> int:
@@ -149,7 +157,8 @@ def timed_scan(now: datetime) -> tuple[float, Any]:
 
 
 def _scan_figures(seconds: float, outcome) -> dict[str, Any]:
-    return {"seconds": round(seconds, 3), "cases": outcome.cases, "reminders": outcome.reminders}
+    return {"seconds": round(seconds, 3), "cases": outcome.cases, "reminders": outcome.reminders,
+            "village_reminders": outcome.village_reminders}
 
 
 def _unchanged(now: datetime, repeat: int) -> dict[str, Any]:
@@ -157,7 +166,8 @@ def _unchanged(now: datetime, repeat: int) -> dict[str, Any]:
     ms = [seconds * 1000 for seconds, _ in runs]
     return {"median_ms": round(statistics.median(ms), 2), "max_ms": round(max(ms), 2),
             "runs_ms": [round(m, 2) for m in ms],
-            "cases": sum(o.cases for _, o in runs), "reminders": sum(o.reminders for _, o in runs)}
+            "cases": sum(o.cases for _, o in runs), "reminders": sum(o.reminders for _, o in runs),
+            "village_reminders": sum(o.village_reminders for _, o in runs)}
 
 
 def measure(*, changes: int = 50_000, repeat: int = 7, now: datetime | None = None,

@@ -44,8 +44,9 @@ seven closed cases that have a receipt.
 Run against ``now``, the data is what a scheduler that ran every job on time would have left: no notice
 has ended unnoticed, no payment period passed unmarked, no exit date passed, this year's reconfirmations are
 open, procedure details past retention are purged, late charges are brought up to today, and (when the
-column exists) ``case.reminded_light`` holds the light the deadline scan last reminded about, so a scan right
-after generation has nothing new to say. No Reminder rows are written.
+column exists) ``case.reminded_light`` holds the light the deadline scan last reminded about, and (when the
+table exists) ``red_deadline`` the deadlines of the red ones, as counted in their villages' reminders, so a
+scan right after generation has nothing new to say. No Reminder rows are written.
 
 How faithful: ``tests/bench/test_generate.py`` replays generated histories through the real services
 (``open_case``, ``apply_transition``, ``assign_case``, ``record_payment``, the retention purge) at the recorded
@@ -1791,6 +1792,10 @@ def generate(app, cases: int, open_share: float = 0.2, seed: int = 1, users: int
                 writer.write(connection, name, SIDE_COLUMNS[name], rows)
         if (first // BATCH_CASES + 1) % 20 == 0:
             say(f"wrote {first + BATCH_CASES} cases ({time.perf_counter() - started:.0f} s)")
+    if reminded and sa.inspect(engine).has_table("red_deadline"):
+        with writer.begin() as connection, connection.begin():
+            connection.exec_driver_sql("INSERT INTO red_deadline (case_id, due_at) "
+                                       "SELECT id, due_at FROM \"case\" WHERE reminded_light = 'red'")
     written = time.perf_counter()
     _finish_database(engine, analyze)
     finished = time.perf_counter()

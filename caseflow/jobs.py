@@ -20,7 +20,7 @@ from caseflow.services.deadlines import recompute_open_deadlines
 from caseflow.services.digests import send_daily_digests
 from caseflow.services.fees import accrue_late_charges
 from caseflow.services.outbox import deliver_outbox
-from caseflow.services.reminders import scan_deadlines
+from caseflow.services.reminders import run_deadline_scan
 from caseflow.services.reports import send_monthly_reports
 from caseflow.services.retention import purge_expired_procedure_details
 from caseflow.services.subsidies import advance_ended_notices, end_scheduled_exits, open_annual_reconfirmations
@@ -202,8 +202,11 @@ def update_late_charges(now: datetime) -> str:
 
 
 def scan_deadlines_job(now: datetime) -> str:
-    """Cases turning yellow or red remind their assignee (and, when red, the supervisors over them)."""
-    return f"{scan_deadlines(now)} reminder(s) raised"
+    """Cases turning yellow or red remind their assignee; red ones also count in their supervisors' village
+    reminder of the day."""
+    scan = run_deadline_scan(now)
+    return (f"{scan.cases} case(s) changed light: {scan.reminders} reminder(s) and "
+            f"{scan.village_reminders} village reminder(s) raised")
 
 
 JOBS = {
@@ -226,7 +229,7 @@ JOBS = {
         # Commits each message's claim and outcome itself: an email the server accepted cannot be unsent.
         Job("deliver_outbox", "Send queued email over SMTP (or write .eml files in development)",
             {"minute": "*/5"}, deliver_outbox, own_transactions=True, at_start=True),
-        Job("scan_deadlines", "Remind assignees (and supervisors, when red) of cases turning yellow or red",
+        Job("scan_deadlines", "Remind assignees of cases turning yellow or red; supervisors once a village a day",
             {"minute": "*/10"}, scan_deadlines_job),
         Job("daily_digest", "Queue each user's reminder email at 08:30 on working days",
             {"hour": "8", "minute": "30"}, send_daily_digests),

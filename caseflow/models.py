@@ -670,7 +670,7 @@ class JobRun(db.Model):
 
 
 class Reminder(db.Model):
-    """A notification to one user that a case turned yellow or red (see services/reminders.py).
+    """A notification to one user that a case they hold turned yellow or red (see services/reminders.py).
 
     Unique per recipient, case, kind and deadline: the scan raises each reminder once; a new deadline (the
     case moved on, or it was recomputed) is a new reminder.
@@ -693,6 +693,43 @@ class Reminder(db.Model):
         sa.CheckConstraint("kind in ('yellow', 'red')", name="kind"),
         sa.Index("ix_reminder_user_read", "user_id", "read_at"),
     )
+
+
+class VillageReminder(db.Model):
+    """A notification to one supervisor that cases of one of their villages turned red on one office day:
+    how many (and how many of them nobody holds), not which (see services/reminders.py).
+
+    Unique per recipient, village and day: each scan that day adds the cases it found turning red to the
+    day's one reminder, and makes it unread again.
+    """
+
+    __tablename__ = "village_reminder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    village_id: Mapped[int] = mapped_column(sa.ForeignKey("jurisdiction.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(sa.Date)  # office-local day of the scans
+    cases: Mapped[int] = mapped_column(sa.Integer)
+    unassigned: Mapped[int] = mapped_column(sa.Integer)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the latest scan that added cases
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    village: Mapped[Jurisdiction] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "village_id", "day"),
+        sa.Index("ix_village_reminder_user_read", "user_id", "read_at"),
+    )
+
+
+class RedDeadline(db.Model):
+    """A case's deadline that passed and was counted in its village's reminders, once: a case whose mark
+    the scan cleared and set again (a new assignee) is not counted twice; a new deadline is counted anew."""
+
+    __tablename__ = "red_deadline"
+
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
 
 
 class Report(db.Model):

@@ -1,36 +1,54 @@
 """Deadline reminders: the scheduler's deadline scan raises them, users read them in their notification list.
 
-A reminder is about one deadline of one case for one recipient: the assignee when the case turns yellow or
-red, and the supervisors of the case's jurisdiction when it turns red. The unique key (user, case, kind,
-deadline) makes the scan idempotent: a second scan, or two schedulers racing, add nothing; a new deadline
-(the case moved to another state) is a new reminder.
+Two kinds, both idempotent (a second scan, or two schedulers racing, add nothing):
+
+- A case reminder (``Reminder``) is about one deadline of one case for its assignee, when the case turns
+  yellow and again when it turns red. Its unique key (user, case, kind, deadline) keeps it single; a new
+  deadline (the case moved to another state) is a new reminder.
+- A village reminder (``VillageReminder``) tells each supervisor of a village how many of its cases turned
+  red on one office day, and how many of those nobody holds; it links to the team queue's overdue cases of
+  that village. One per (supervisor, village, day): each scan that day adds the cases it saw turn red and
+  makes it unread again. A case counts once per deadline (``RedDeadline``): handed to someone else and
+  marked red again, it is not counted twice. It counts, for each supervisor, only the cases they may read,
+  and names none.
+
+Supervisors used to get a case reminder for every case of their township turning red. With about 40
+supervisors to a township that was 26 rows per changed case, most never read: the scan at 50,000 changes
+wrote 1.4 million rows (issue 6). An unassigned red case is not told to each supervisor one by one either
+(it would be 40 rows again): the village reminder says how many are unassigned and links to them, and the
+daily digest lists the team's red cases (services/digests.py). Case reminders raised for supervisors
+before this change stay in their lists.
 """
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from caseflow.calendar import utcnow
+from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db
-from caseflow.models import Case, Reminder, User, UserRole
+from caseflow.models import Case, RedDeadline, Reminder, User, UserRole, VillageReminder
 from caseflow.services import access
 from caseflow.services.deadlines import LightBounds, load_calendar
 from caseflow.services.errors import NotFound
 from caseflow.workflows.definition import Text
 
 REMINDER_NOT_FOUND = Text("找不到该提醒。", "Reminder not found.")
+SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True)
 class DeadlineScan:
-    """What one deadline scan did: cases whose light got worse (now marked with it), reminders created."""
+    """What one deadline scan did: cases whose light got worse (now marked with it), case reminders
+    created, village reminders raised (new, or counting more cases)."""
 
     cases: int
     reminders: int
+    village_reminders: int = 0
 
 
 def worse_than_reminded(bounds: LightBounds) -> tuple[tuple[sa.ColumnElement[bool], sa.ColumnElement[bool],
@@ -57,6 +75,7 @@ def _mark_worsened(bounds: LightBounds) -> list[sa.Row]:
     UPDATE, so ``Case.version`` stays (a clerk's open form is still current).
     """
     cases = Case.__table__
+    # In this order: the functions below unpack the rows.
     returned = (cases.c.id, cases.c.jurisdiction_id, cases.c.workflow, cases.c.assignee_id, cases.c.reminded_light)
     rows: list[sa.Row] = []
     for remembered, worse, light in worse_than_reminded(bounds):
@@ -81,7 +100,7 @@ def _supervisor_scopes() -> dict[int, list[access.ReadScope]]:
     by_place: dict[int, list[access.ReadScope]] = {}
     supervisors = db.session.scalars(
         sa.select(User).join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == "supervisor", User.active.is_(True)).order_by(User.id))
+        .where(UserRole.role == SUPERVISOR, User.active.is_(True)).order_by(User.id))
     for scope in access.read_scopes(supervisors).values():
         for place in scope.jurisdictions:
             by_place.setdefault(place, []).append(scope)
@@ -97,49 +116,117 @@ def _assignee_scopes(rows: list[sa.Row]) -> dict[int, access.ReadScope]:
     return scopes
 
 
-def _recipients(rows: list[sa.Row]) -> list[tuple[int, int]]:
-    """(user, case) for each person to tell about each marked case: the assignee; when red, also the
-    supervisors over the case's village; only people who may read the case."""
+def _assignee_may_read(rows: list[sa.Row]) -> list[int]:
+    """The marked cases whose assignee may (still) read them: those to raise a case reminder for."""
     assignees = _assignee_scopes(rows)
-    supervisors = _supervisor_scopes() if any(row.reminded_light == "red" for row in rows) else {}
-    pairs: list[tuple[int, int]] = []
-    for row in rows:
-        where = (row.jurisdiction_id, row.workflow, row.assignee_id)
-        scope = assignees.get(row.assignee_id)
-        if scope is not None and scope.allows(*where):
-            pairs.append((scope.user_id, row.id))
-        if row.reminded_light == "red":
-            pairs += [(s.user_id, row.id) for s in supervisors.get(row.jurisdiction_id, ())
-                      if s.user_id != row.assignee_id and s.allows(*where)]
-    return pairs
+    ids: list[int] = []
+    for case_id, place, workflow, assignee, _light in rows:
+        scope = assignees.get(assignee)
+        if scope is not None and scope.allows(place, workflow, assignee):
+            ids.append(case_id)
+    return ids
 
 
-def _insert_reminders(pairs: list[tuple[int, int]], now: datetime) -> int:
-    """Raise a reminder for each (user, case) of marked cases; returns how many were new.
+def _dialect_insert():
+    """The INSERT construct of the session's database, for its ON CONFLICT clauses."""
+    return postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
-    One INSERT … SELECT: the kind and deadline come from the case row this transaction just marked (and
-    holds), the pairs travel as one parameter — two integer arrays on PostgreSQL, a JSON array on SQLite —
-    instead of a parameter set per row, which cost several times more than the insert itself. Existing
-    reminders (the unique key: user, case, kind, deadline) are left as they are.
+
+def _among(ids: list[int]) -> sa.ColumnElement[bool]:
+    """Whether ``case.id`` is among ``ids``, the list travelling as one parameter (an integer array on
+    PostgreSQL, a JSON array on SQLite) instead of a parameter set per row, which cost several times more
+    than the statements themselves."""
+    cases = Case.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cases.c.id == sa.func.any(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Integer)))
+    return cases.c.id.in_(sa.select(sa.func.json_each(sa.bindparam("ids", json.dumps(ids)))
+                                    .table_valued("value").c.value))
+
+
+def _first_time_red(rows: list[sa.Row]) -> set[int]:
+    """Record the deadline of each case among ``rows`` marked red; returns the ids of those whose deadline
+    was not recorded yet. A case whose mark was cleared by a new assignee, and set again, is left out: its
+    supervisors have counted this deadline already."""
+    ids = sorted(case_id for case_id, _place, _workflow, _assignee, light in rows if light == "red")
+    if not ids:
+        return set()
+    cases, red = Case.__table__, RedDeadline.__table__
+    insert = _dialect_insert()
+    # The deadline from the case row this transaction marked (and holds).
+    source = sa.select(cases.c.id, cases.c.due_at).where(_among(ids))
+    return set(db.session.scalars(
+        insert(red).from_select(["case_id", "due_at"], source)
+        .on_conflict_do_nothing(index_elements=["case_id", "due_at"]).returning(red.c.case_id)))
+
+
+def _village_counts(rows: list[sa.Row]) -> dict[tuple[int, int], tuple[int, int]]:
+    """(cases, unassigned) turning red for the first time with their deadline among ``rows``, by
+    (supervisor, village), counting for each supervisor only the cases they may read.
+
+    The cases are first grouped by village and workflow, so each supervisor is checked once per group, not
+    per case: one who may read a group's cases without holding them (``ReadScope.allows`` with no assignee)
+    counts them all; one who may not (a need-to-know workflow) counts only those they hold."""
+    first_time = _first_time_red(rows)
+    if not first_time:
+        return {}
+    groups: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    held: dict[tuple[int, str, int], int] = defaultdict(int)  # cases, by holder
+    for case_id, place, workflow, assignee, _light in rows:
+        if case_id in first_time:
+            group = groups[place, workflow]
+            group[0] += 1
+            if assignee is None:
+                group[1] += 1
+            else:
+                held[place, workflow, assignee] += 1
+    supervisors = _supervisor_scopes()
+    counts: dict[tuple[int, int], tuple[int, int]] = {}
+    for (village, workflow), (cases, unassigned) in groups.items():
+        for scope in supervisors.get(village, ()):
+            if scope.allows(village, workflow, None):
+                seen = (cases, unassigned)
+            elif scope.allows(village, workflow, scope.user_id):
+                seen = (held.get((village, workflow, scope.user_id), 0), 0)
+            else:
+                continue
+            before = counts.get((scope.user_id, village), (0, 0))
+            counts[scope.user_id, village] = (before[0] + seen[0], before[1] + seen[1])
+    return {key: value for key, value in counts.items() if value[0]}
+
+
+def _raise_village_reminders(counts: dict[tuple[int, int], tuple[int, int]], now: datetime) -> int:
+    """Add ``counts`` to each (supervisor, village)'s reminder of the office day of ``now``, creating it
+    or making it unread again; returns how many were raised.
+
+    Each case's deadline is counted by the one scan that recorded it (``_first_time_red``), so adding is
+    exact even when two schedulers race. Rows go in key order: two scans adding to the same reminders take
+    their locks in the same order and cannot deadlock."""
+    table = VillageReminder.__table__
+    day = local_date(now)
+    values = [{"user_id": user, "village_id": village, "day": day, "cases": cases, "unassigned": unassigned,
+               "raised_at": now, "read_at": None}
+              for (user, village), (cases, unassigned) in sorted(counts.items())]
+    insert = _dialect_insert()
+    statement = insert(table)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["user_id", "village_id", "day"],
+        set_={"cases": table.c.cases + statement.excluded.cases,
+              "unassigned": table.c.unassigned + statement.excluded.unassigned,
+              "raised_at": statement.excluded.raised_at, "read_at": None}), values)
+    return len(values)
+
+
+def _insert_reminders(ids: list[int], now: datetime) -> int:
+    """Raise a reminder to the assignee of each of the marked cases ``ids``; returns how many were new.
+
+    One INSERT … SELECT: the assignee, kind and deadline come from the case row this transaction just
+    marked (and holds). Existing reminders (the unique key: user, case, kind, deadline) are left as they are.
     """
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        people = sa.func.unnest(
-            sa.bindparam("users", [user for user, _ in pairs], type_=postgresql.ARRAY(sa.Integer)),
-            sa.bindparam("cases", [case for _, case in pairs], type_=postgresql.ARRAY(sa.Integer)),
-        ).table_valued("user_id", "case_id").render_derived()
-        user_id, case_id = people.c.user_id, people.c.case_id
-        insert = postgresql.insert
-    else:
-        people = sa.func.json_each(sa.bindparam("pairs", json.dumps(pairs))).table_valued("value")
-        user_id = sa.func.json_extract(people.c.value, "$[0]")
-        case_id = sa.func.json_extract(people.c.value, "$[1]")
-        insert = sqlite.insert
+    insert = _dialect_insert()
     cases, reminders = Case.__table__, Reminder.__table__
-    # A WHERE, not a JOIN … ON: SQLite would read ON CONFLICT as the join's condition.
-    source = (sa.select(user_id, cases.c.id, cases.c.reminded_light, cases.c.due_at,
-                        sa.literal(now, reminders.c.created_at.type))
-              .select_from(people, cases).where(cases.c.id == case_id))
+    # A WHERE, never a JOIN … ON: SQLite would read ON CONFLICT as the join's condition.
+    source = (sa.select(cases.c.assignee_id, cases.c.id, cases.c.reminded_light, cases.c.due_at,
+                        sa.literal(now, reminders.c.created_at.type)).where(_among(ids)))
     result = db.session.execute(
         insert(reminders).from_select(["user_id", "case_id", "kind", "due_at", "created_at"], source)
         .on_conflict_do_nothing(index_elements=["user_id", "case_id", "kind", "due_at"])
@@ -152,25 +239,30 @@ def run_deadline_scan(now: datetime) -> DeadlineScan:
     light on each case (``Case.reminded_light``, cleared by ``deadlines.forget_reminded_light`` when the
     deadline or the assignee changes).
 
-    Yellow and red remind the assignee; red also the supervisors over the case's village; only people who
-    may read the case (``access.read_scope``). Reminders keep their unique key (user, case, kind, deadline)
-    with ON CONFLICT DO NOTHING, so nothing is raised twice, even for a case marked afresh.
+    Yellow and red remind the assignee, if they may read the case (``access.read_scope``), with a case
+    reminder; its unique key (user, case, kind, deadline) with ON CONFLICT DO NOTHING raises nothing twice,
+    even for a case marked afresh. Red also adds the case to the village reminder of the day of each
+    supervisor over its village who may read it, once per deadline (``RedDeadline``, the same way).
     """
     bounds = LightBounds.at(now, load_calendar())
     rows = _mark_worsened(bounds)
     if not rows:
         return DeadlineScan(0, 0)
-    pairs = _recipients(rows)
-    return DeadlineScan(len(rows), _insert_reminders(pairs, now) if pairs else 0)
+    to_remind = _assignee_may_read(rows)
+    counts = _village_counts(rows)
+    return DeadlineScan(len(rows), _insert_reminders(to_remind, now) if to_remind else 0,
+                        _raise_village_reminders(counts, now) if counts else 0)
 
 
 def scan_deadlines(now: datetime) -> int:
     """Raise reminders for open cases whose deadline light turned yellow or red by ``now``.
 
-    Returns how many reminders were created; reminders already raised for the same deadline are kept
-    as they are (read or not), so running the scan again creates nothing.
+    Returns how many reminders were raised: case reminders created and village reminders created or
+    counting more cases. Reminders already raised for the same deadline are kept as they are (read or
+    not), so running the scan again raises nothing.
     """
-    return run_deadline_scan(now).reminders
+    scan = run_deadline_scan(now)
+    return scan.reminders + scan.village_reminders
 
 
 def _own(user: User) -> sa.Select:
@@ -187,19 +279,49 @@ def reminders_for(user: User, unread_only: bool = False) -> list[Reminder]:
     return list(db.session.scalars(query))
 
 
-# The header's badge counts unread reminders on every page. A supervisor collects one per red case of the
-# township, thousands where they go unread, and each is checked against what the reader may still see; past
-# this many the badge says "99+" and the counting stops.
+def _own_village_reminders(user: User) -> sa.Select:
+    """The user's village reminders about villages they still supervise (none once they no longer may)."""
+    if not (access.can_read_cases(user) and user.has_role(SUPERVISOR)):
+        return sa.select(VillageReminder).where(sa.false())
+    return sa.select(VillageReminder).where(VillageReminder.user_id == user.id,
+                                            VillageReminder.village_id.in_(access.jurisdiction_ids(user)))
+
+
+def village_reminders_for(user: User) -> list[VillageReminder]:
+    """``user``'s village reminders: unread first, then the latest raised first."""
+    return list(db.session.scalars(_own_village_reminders(user).order_by(
+        VillageReminder.read_at.is_not(None), VillageReminder.raised_at.desc(), VillageReminder.id.desc())))
+
+
+# The header's badge counts unread reminders on every page. Someone may collect thousands unread (a
+# supervisor did, one per red case of the township, before village reminders), and each is checked against
+# what the reader may still see; past this many the badge says "99+" and the counting stops.
 BADGE_CAP = 99
 
 
 def unread_count(user: User, cap: int | None = BADGE_CAP) -> int:
-    """How many of ``user``'s reminders are unread (the header's badge), counting no further than
-    ``cap + 1`` (None: all of them)."""
-    query = _own(user).where(Reminder.read_at.is_(None)).with_only_columns(Reminder.id)
-    if cap is not None:
-        query = query.limit(cap + 1)
-    return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    """How many of ``user``'s reminders (case and village) are unread (the header's badge), counting no
+    further than ``cap + 1`` (None: all of them)."""
+    village, case = db.session.execute(sa.select(*unread_counts(user, cap))).one()
+    return capped_unread(village, case, cap)
+
+
+def unread_counts(user: User, cap: int | None = BADGE_CAP) -> tuple[sa.ScalarSelect, sa.ScalarSelect]:
+    """The counts behind ``unread_count`` as scalar subqueries, unread village reminders and unread case
+    reminders, each counting no further than ``cap + 1``: the page layout reads them in the one statement
+    it makes on every page (views/template_helpers.py); ``capped_unread`` adds them up."""
+    counts = []
+    for query, table in ((_own_village_reminders(user), VillageReminder), (_own(user), Reminder)):
+        query = query.where(table.read_at.is_(None)).with_only_columns(table.id)
+        if cap is not None:
+            query = query.limit(cap + 1)
+        counts.append(sa.select(sa.func.count()).select_from(query.subquery()).scalar_subquery())
+    return counts[0], counts[1]
+
+
+def capped_unread(village: int | None, case: int | None, cap: int | None = BADGE_CAP) -> int:
+    total = (village or 0) + (case or 0)
+    return total if cap is None else min(total, cap + 1)
 
 
 def mark_read(user: User, reminder_id: int, now: datetime | None = None) -> Reminder:
@@ -213,10 +335,23 @@ def mark_read(user: User, reminder_id: int, now: datetime | None = None) -> Remi
     return reminder
 
 
+def mark_village_read(user: User, reminder_id: int, now: datetime | None = None) -> VillageReminder:
+    """Mark one of ``user``'s own village reminders read; anyone else's (or none) is NotFound."""
+    reminder = db.session.scalar(_own_village_reminders(user).where(VillageReminder.id == reminder_id))
+    if reminder is None:
+        raise NotFound(REMINDER_NOT_FOUND)
+    if reminder.read_at is None:
+        reminder.read_at = now or utcnow()
+        db.session.flush()
+    return reminder
+
+
 def mark_all_read(user: User, now: datetime | None = None) -> int:
-    """Mark all of ``user``'s unread reminders read; returns how many."""
-    result = db.session.execute(
-        sa.update(Reminder).where(Reminder.user_id == user.id, Reminder.read_at.is_(None))
-        .values(read_at=now or utcnow()).execution_options(synchronize_session=False))
+    """Mark all of ``user``'s unread reminders (case and village) read; returns how many."""
+    marked = 0
+    for table in (Reminder, VillageReminder):
+        marked += db.session.execute(
+            sa.update(table).where(table.user_id == user.id, table.read_at.is_(None))
+            .values(read_at=now or utcnow()).execution_options(synchronize_session=False)).rowcount
     db.session.flush()
-    return result.rowcount
+    return marked

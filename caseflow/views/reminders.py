@@ -1,4 +1,5 @@
-"""The notification list: deadline reminders raised by the scheduler's deadline scan, and marking them read."""
+"""The notification list: deadline reminders raised by the scheduler's deadline scan (a supervisor's village
+reminders first, then case reminders), and marking them read."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -29,10 +30,11 @@ def unread_reminders() -> int:
 @bp.route("/reminders")
 @login_required
 def index():
-    """The user's reminders, unread first, newest first."""
+    """The user's reminders, unread first, newest first: village reminders, then case reminders."""
     if not access.can_read_cases(_user()):
         abort(403)
     return render_template("reminders/index.html", reminders=reminders.reminders_for(_user()),
+                           village_reminders=reminders.village_reminders_for(_user()),
                            bounds=LightBounds.current())
 
 
@@ -42,6 +44,17 @@ def mark_read(reminder_id: int):
     try:
         with transactional():
             reminders.mark_read(_user(), reminder_id)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("reminders.index"))
+
+
+@bp.route("/reminders/villages/<int:reminder_id>/read", methods=["POST"])
+@login_required
+def mark_village_read(reminder_id: int):
+    try:
+        with transactional():
+            reminders.mark_village_read(_user(), reminder_id)
     except NotFound:
         abort(404)
     return redirect(url_for("reminders.index"))

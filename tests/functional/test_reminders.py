@@ -1,23 +1,28 @@
-"""Deadline reminders: the deadline scan (service and job) and the notification list."""
+"""Deadline reminders: the deadline scan (service and job), case reminders for assignees, village reminders
+for supervisors, and the notification list."""
 from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
 from flask_migrate import downgrade, upgrade
 
 from caseflow.extensions import db, transactional
-from caseflow.models import Case, Reminder, User
+from caseflow.calendar import local_date, utcnow
+from caseflow.models import Case, Jurisdiction, RedDeadline, Reminder, User, VillageReminder
 from caseflow.services.cases import apply_transition, assign_case, workflow_of
 from caseflow.services.deadlines import save_deadline_setting
 from caseflow.services.reminders import (
-    DeadlineScan, mark_read, reminders_for, run_deadline_scan, scan_deadlines, unread_count,
+    DeadlineScan, mark_all_read, mark_read, mark_village_read, reminders_for, run_deadline_scan, scan_deadlines,
+    unread_count, village_reminders_for,
 )
+from caseflow.services import access
 from caseflow.services.errors import NotFound
-from tests.factories import advance, make_case, make_procedure_case, reload, valid_input
+from caseflow.workflows.definition import SYSTEM
+from tests.factories import advance, make_case, make_procedure_case, make_user, reload, valid_input
 from tests.functional.ui_support import html_of, signed_in, text_of, ui_client
 
 OPENED = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in the office
@@ -38,6 +43,18 @@ def reminders() -> set[tuple[str, int, str, datetime]]:
                                     sa.text('"user".id = reminder.user_id'))).all())
 
 
+def village_reminders() -> set[tuple[str, int, date, int, int]]:
+    """(recipient, village, day, cases, unassigned) of every village reminder."""
+    db.session.expire_all()
+    return set(db.session.execute(
+        sa.select(User.username, VillageReminder.village_id, VillageReminder.day, VillageReminder.cases,
+                  VillageReminder.unassigned).join(User, User.id == VillageReminder.user_id)).all())
+
+
+def day_of(moment: datetime) -> date:
+    return local_date(moment)
+
+
 def accepted_case(office):
     """A birth registration accepted (and so assigned) by ``clerk``, with its accepted-state deadline."""
     case = make_case(office, now=OPENED)
@@ -50,20 +67,69 @@ def test_yellow_reminds_the_assignee_only(office):
     assert scan(case.due_at - 2 * HOUR - timedelta(days=3)) == 0  # still green
     assert scan(case.due_at - HOUR) == 1
     assert reminders() == {("clerk", case.id, "yellow", case.due_at)}
+    assert village_reminders() == set()
 
 
-def test_red_reminds_assignee_and_supervisor_once(office):
+def test_red_reminds_the_assignee_and_counts_in_the_supervisors_village_reminder_once(office):
     case = accepted_case(office)
     assert scan(case.due_at - HOUR) == 1
-    assert scan(case.due_at + HOUR) == 2
-    assert reminders() == {("clerk", case.id, "yellow", case.due_at), ("clerk", case.id, "red", case.due_at),
-                           ("supervisor", case.id, "red", case.due_at)}
+    assert scan(case.due_at + HOUR) == 2  # the clerk's case reminder, the supervisor's village reminder
+    assert reminders() == {("clerk", case.id, "yellow", case.due_at), ("clerk", case.id, "red", case.due_at)}
+    assert village_reminders() == {("supervisor", office.village.id, day_of(case.due_at + HOUR), 1, 0)}
     # The next scans raise nothing more for the same deadline; nobody else (another township's clerk, the
     # other clerk, the auditor) ever heard of it.
     assert scan(case.due_at + HOUR) == 0
     assert scan(case.due_at + 5 * HOUR) == 0
-    assert len(reminders()) == 3
+    assert len(reminders()) == 2 and len(village_reminders()) == 1
+    assert unread_count(office["supervisor"]) == 1
     assert unread_count(office["outsider"]) == unread_count(office["clerk2"]) == unread_count(office["auditor"]) == 0
+
+
+def test_a_village_reminder_adds_the_days_later_cases_and_is_unread_again(office):
+    early, late, other_day = accepted_case(office), accepted_case(office), accepted_case(office)
+    due = early.due_at  # local midnight: the scans an hour and five hours later are on the same office day
+    with transactional():  # late gets its deadline moved two hours on, other_day's a day on
+        db.session.execute(sa.update(Case).where(Case.id == late.id).values(due_at=due + 2 * HOUR))
+        db.session.execute(sa.update(Case).where(Case.id == other_day.id).values(due_at=due + 24 * HOUR))
+    assert scan(due - HOUR) == 3  # all three yellow: the clerk
+    assert scan(due + HOUR) == 2
+    supervisor = office["supervisor"]
+    [first] = village_reminders_for(supervisor)
+    assert (first.cases, first.day, first.raised_at) == (1, day_of(due + HOUR), due + HOUR)
+    with transactional():
+        mark_village_read(supervisor, first.id, now=due + HOUR)
+    assert unread_count(supervisor) == 0
+    assert scan(due + 3 * HOUR) == 2  # late: the clerk's reminder, and the same village reminder again
+    [again] = village_reminders_for(supervisor)
+    assert (again.id, again.cases, again.read_at, again.raised_at) == (first.id, 2, None, due + 3 * HOUR)
+    assert unread_count(supervisor) == 1
+    assert scan(due + 25 * HOUR) == 2  # the next office day: a reminder of its own
+    assert village_reminders() == {("supervisor", office.village.id, day_of(due + HOUR), 2, 0),
+                                   ("supervisor", office.village.id, day_of(due + 25 * HOUR), 1, 0)}
+    assert [r.day for r in village_reminders_for(supervisor)] == [day_of(due + 25 * HOUR), day_of(due + HOUR)]
+
+
+def test_supervisors_hear_only_of_the_villages_they_supervise(office):
+    with transactional():
+        make_user("v2-supervisor", ["supervisor"], [office.other_village])
+        make_user("other-supervisor", ["supervisor"],
+                  [db.session.scalar(sa.select(Jurisdiction).where(Jurisdiction.code == "T2"))])
+        make_user("retired", ["supervisor"], [office.township], active=False)
+    first = accepted_case(office)
+    second = make_case(office, by="village2", village=office.other_village, now=OPENED)  # nobody holds it
+    # The clerk's case reminder; the village reminders of the township's supervisor (both villages) and of
+    # the second village's own; nothing for another township's supervisor or an inactive one.
+    assert scan(max(first.due_at, second.due_at) + HOUR) == 1 + 3
+    day = day_of(max(first.due_at, second.due_at) + HOUR)
+    assert village_reminders() == {("supervisor", office.village.id, day, 1, 0),
+                                   ("supervisor", office.other_village.id, day, 1, 1),
+                                   ("v2-supervisor", office.other_village.id, day, 1, 1)}
+    # A supervisor moved to another village no longer sees the first village's reminder, nor counts it.
+    with transactional():
+        supervisor = db.session.get(User, office["supervisor"].id)
+        supervisor.jurisdictions = [db.session.get(Jurisdiction, office.other_village.id)]
+    assert [r.village_id for r in village_reminders_for(supervisor)] == [office.other_village.id]
+    assert unread_count(supervisor) == 1
 
 
 def test_a_new_deadline_is_a_new_reminder(office):
@@ -75,16 +141,18 @@ def test_a_new_deadline_is_a_new_reminder(office):
     assert scan(first_due + 3 * HOUR) == 0  # verifying has a fresh 15 working days: green
     assert scan(case.due_at + HOUR) == 2
     assert {(user, kind, due) for user, _, kind, due in reminders()} == {
-        ("clerk", "red", first_due), ("supervisor", "red", first_due),
-        ("clerk", "red", case.due_at), ("supervisor", "red", case.due_at)}
+        ("clerk", "red", first_due), ("clerk", "red", case.due_at)}
+    assert village_reminders() == {("supervisor", office.village.id, day_of(first_due + HOUR), 1, 0),
+                                   ("supervisor", office.village.id, day_of(case.due_at + HOUR), 1, 0)}
 
 
-def test_unassigned_case_reminds_supervisors_only_when_red(office):
+def test_unassigned_case_reaches_supervisors_only_when_red_and_only_counted(office):
     case = make_case(office, now=OPENED)
     assert case.assignee_id is None
     assert scan(case.due_at - HOUR) == 0
     assert scan(case.due_at + HOUR) == 1
-    assert reminders() == {("supervisor", case.id, "red", case.due_at)}
+    assert reminders() == set()
+    assert village_reminders() == {("supervisor", office.village.id, day_of(case.due_at + HOUR), 1, 1)}
 
 
 def test_closed_cases_raise_nothing(office):
@@ -96,14 +164,29 @@ def test_closed_cases_raise_nothing(office):
 def test_need_to_know_case_only_to_those_who_may_read_it(office):
     case = make_procedure_case(office, by="clerk", now=OPENED)
     assert scan(case.due_at + HOUR) == 2
-    assert reminders() == {("clerk", case.id, "red", case.due_at), ("supervisor", case.id, "red", case.due_at)}
+    assert reminders() == {("clerk", case.id, "red", case.due_at)}
+    # The supervisor may read it (oversight of need-to-know cases): counted, never named.
+    assert village_reminders() == {("supervisor", case.jurisdiction_id, day_of(case.due_at + HOUR), 1, 0)}
     # Handed to clerk2: clerk may no longer read the case, so their reminder about it is no longer shown.
     with transactional():
         assign_case(case, office["clerk2"], office["supervisor"], case.version, now=case.due_at + 2 * HOUR)
     assert reminders_for(office["clerk"]) == [] and unread_count(office["clerk"]) == 0
-    assert scan(case.due_at + 3 * HOUR) == 1
+    assert scan(case.due_at + 3 * HOUR) == 1  # clerk2; the supervisors counted this deadline already
     assert [r.case_id for r in reminders_for(office["clerk2"])] == [case.id]
     assert unread_count(office["village1"]) == 0
+    assert village_reminders() == {("supervisor", case.jurisdiction_id, day_of(case.due_at + HOUR), 1, 0)}
+
+
+def test_a_supervisor_who_may_not_read_need_to_know_cases_counts_only_their_own(office, monkeypatch):
+    """Supervisors read every need-to-know case of their villages today; an office whose rules kept them to
+    the cases they hold would have the village reminder count only those."""
+    theirs = make_procedure_case(office, by="clerk", now=OPENED)
+    own = make_procedure_case(office, by="supervisor", now=OPENED)
+    plain = make_case(office, now=OPENED)
+    at = max(theirs.due_at, own.due_at, plain.due_at) + HOUR
+    monkeypatch.setattr(access, "NEED_TO_KNOW_ROLES", frozenset({"auditor", SYSTEM}))
+    assert full_scan(at) == DeadlineScan(cases=3, reminders=2, village_reminders=1)
+    assert village_reminders() == {("supervisor", office.village.id, day_of(at), 2, 1)}
 
 
 def test_mark_read_only_own_reminders(office):
@@ -119,6 +202,32 @@ def test_mark_read_only_own_reminders(office):
     with transactional():
         mark_read(office["clerk"], mine.id, now=case.due_at + 2 * HOUR)
     assert unread_count(office["clerk"]) == 0 and unread_count(office["supervisor"]) == 1
+    [theirs] = village_reminders_for(office["supervisor"])
+    for stranger in ("clerk", "auditor", "outsider"):
+        try:
+            mark_village_read(office[stranger], theirs.id)
+        except NotFound:
+            pass
+        else:
+            raise AssertionError(f"{stranger} marked the supervisor's village reminder")
+    with transactional():
+        assert mark_all_read(office["supervisor"], now=case.due_at + 2 * HOUR) == 1
+    assert unread_count(office["supervisor"]) == 0
+
+
+def test_the_badge_stops_counting_past_its_cap(office):
+    cases = [accepted_case(office) for _ in range(3)]
+    scan(cases[0].due_at - HOUR)
+    scan(cases[0].due_at + HOUR)
+    assert unread_count(office["clerk"]) == 6 and unread_count(office["supervisor"]) == 1
+    assert unread_count(office["clerk"], cap=4) == 5 and unread_count(office["clerk"], cap=None) == 6
+    with transactional():  # the supervisor holds two of them: a village reminder and two case reminders
+        for case in cases[:2]:
+            assign_case(reload(case), office["supervisor"], office["supervisor"], reload(case).version,
+                        now=case.due_at + 2 * HOUR)
+    scan(cases[0].due_at + 3 * HOUR)
+    assert unread_count(office["supervisor"]) == 3
+    assert unread_count(office["supervisor"], cap=1) == 2 and unread_count(office["supervisor"], cap=0) == 1
 
 
 def test_the_page_lists_reminders_and_marks_them_read(app, office):
@@ -144,19 +253,63 @@ def test_the_page_lists_reminders_and_marks_them_read(app, office):
     assert html_of(page).count('class="reminder-row unread"') == 3
 
     # Another user's reminder: 404, and it stays unread.
-    theirs = db.session.scalar(sa.select(Reminder.id).where(Reminder.user_id == office["supervisor"].id).limit(1))
+    with transactional():
+        theirs = db.session.get(User, office["clerk2"].id)
+        assign_case(reload(older), theirs, office["supervisor"], reload(older).version, now=case.due_at + 2 * HOUR)
+    scan(case.due_at + 3 * HOUR)
+    theirs = db.session.scalar(sa.select(Reminder.id).where(Reminder.user_id == office["clerk2"].id))
+    village = db.session.scalar(sa.select(VillageReminder.id))
     assert client.post(f"/reminders/{theirs}/read").status_code == 404
+    assert client.post(f"/reminders/villages/{village}/read").status_code == 404
     assert client.post("/reminders/999999/read").status_code == 404
-    assert unread_count(office["supervisor"]) == 2
+    assert unread_count(office["clerk2"]) == unread_count(office["supervisor"]) == 1
 
     assert client.post("/reminders/read-all").status_code == 302
     assert "提醒 (0)" in text_of(client.get("/reminders"))
-    assert unread_count(office["supervisor"]) == 2
-    assert older.id in {r.case_id for r in reminders_for(office["clerk"])}
+    assert unread_count(office["clerk2"]) == unread_count(office["supervisor"]) == 1
+    assert case.id in {r.case_id for r in reminders_for(office["clerk"])}
 
-    english = signed_in(app, "supervisor")
-    english.post("/lang/en", data={"next": "/reminders"})
-    assert "Reminders (2)" in text_of(english.get("/reminders"))
+
+def test_the_page_shows_supervisors_their_village_reminders(app, office):
+    opened = utcnow() - timedelta(days=30)  # overdue now, as the team queue the links open judges it
+    first, mine = (advance(make_case(office, now=opened), ["accept"], office, now=opened + HOUR) for _ in range(2))
+    second = make_case(office, now=opened)  # nobody holds it
+    with transactional():
+        assign_case(mine, office["supervisor"], office["supervisor"], mine.version, now=opened + 2 * HOUR)
+    assert scan(utcnow()) == 1 + 1 + 1  # clerk's and supervisor's case reminders, one village reminder
+    [village] = village_reminders_for(office["supervisor"])
+    assert (village.cases, village.unassigned) == (3, 1)
+
+    client = signed_in(app, "supervisor")
+    page = client.get("/reminders")
+    text, html = text_of(page), html_of(page)
+    assert "提醒 (2)" in text
+    assert "我的辖区村（社区）" in text and "案件提醒" in text
+    assert "东村 有 3 件案件转为超期" in text and "（其中 1 件待分配）" in text
+    assert f'href="/team?village={office.village.id}&amp;light=red"' in html
+    assert f'href="/team?village={office.village.id}&amp;light=red&amp;assignee=none"' in html
+    assert html.count('class="reminder-row unread"') == 2
+    assert html.count(f'data-village-reminder-id="{village.id}"') == 1
+    # Named: only the case they hold.
+    assert f'href="/cases/{mine.id}"' in html
+    assert f'href="/cases/{first.id}"' not in html and f'href="/cases/{second.id}"' not in html
+    # The links' team queue lists them.
+    queue = html_of(client.get(f"/team?village={office.village.id}&light=red"))
+    assert all(f'href="/cases/{case.id}"' in queue for case in (first, second, mine))
+    unassigned = html_of(client.get(f"/team?village={office.village.id}&light=red&assignee=none"))
+    assert f'href="/cases/{second.id}"' in unassigned and f'href="/cases/{first.id}"' not in unassigned
+
+    assert client.post(f"/reminders/villages/{village.id}/read").status_code == 302
+    page = client.get("/reminders")
+    assert "提醒 (1)" in text_of(page) and html_of(page).count('class="reminder-row unread"') == 1
+
+    client.post("/lang/en", data={"next": "/reminders"})
+    text = text_of(client.get("/reminders"))
+    assert "Reminders (1)" in text and "Your villages" in text and "Case reminders" in text
+    assert "3 case(s) turned red in 东村" in text and "(1 unassigned)" in text
+    assert "Unassigned overdue cases" in text
+    assert client.post("/reminders/read-all").status_code == 302
+    assert "Reminders (0)" in text_of(client.get("/reminders"))
 
 
 def test_admins_have_no_reminder_page(app, office):
@@ -175,6 +328,8 @@ def test_reminder_forms_need_the_csrf_token(csrf_app, office):
     mine = reminders_for(office["clerk"])[0].id
     assert client.post(f"/reminders/{mine}/read").status_code == 400
     assert client.post("/reminders/read-all").status_code == 400
+    village = db.session.scalar(sa.select(VillageReminder.id))
+    assert client.post(f"/reminders/villages/{village}/read").status_code == 400
     assert unread_count(office["clerk"]) == 1
     page = html_of(client.get("/reminders"))
     for action in (f"/reminders/{mine}/read", "/reminders/read-all"):
@@ -190,11 +345,13 @@ def test_the_job_by_hand_twice(app, office):
     runner = app.test_cli_runner()
     at = (case.due_at + HOUR).isoformat()
     first = runner.invoke(args=["jobs", "run", "scan_deadlines", "--now", at])
-    assert first.exit_code == 0 and "2 reminder(s) raised" in first.output, first.output
+    assert first.exit_code == 0, first.output
+    assert "1 case(s) changed light: 1 reminder(s) and 1 village reminder(s) raised" in first.output
     second = runner.invoke(args=["jobs", "run", "scan_deadlines", "--now", at])
-    assert second.exit_code == 0 and "0 reminder(s) raised" in second.output
+    assert second.exit_code == 0
+    assert "0 case(s) changed light: 0 reminder(s) and 0 village reminder(s) raised" in second.output
     assert "scan_deadlines" in runner.invoke(args=["jobs", "list"]).output
-    assert len(reminders()) == 2
+    assert len(reminders()) == len(village_reminders()) == 1
 
 
 # ------------------------------------------------------------------ the scan remembers what it reminded about
@@ -219,14 +376,16 @@ def test_the_scan_reads_only_cases_whose_light_got_worse(office):
     assert full_scan(due - HOUR) == DeadlineScan(cases=3, reminders=3)  # yellow: the clerk
     assert reminded_light(first) == "yellow"
     assert full_scan(due - HOUR) == DeadlineScan(0, 0)
-    assert full_scan(due + HOUR) == DeadlineScan(cases=3, reminders=6)  # red: clerk and supervisor
+    # red: the clerk, and the supervisor's one village reminder
+    assert full_scan(due + HOUR) == DeadlineScan(cases=3, reminders=3, village_reminders=1)
     assert reminded_light(first) == "red"
     # Nothing got worse since: nothing is read, nothing is inserted again, however often it runs.
     assert full_scan(due + HOUR) == full_scan(due + 5 * HOUR) == DeadlineScan(0, 0)
     with transactional():
         assign_case(reload(second), office["clerk2"], office["supervisor"], reload(second).version, now=due + 6 * HOUR)
-    assert full_scan(due + 7 * HOUR) == DeadlineScan(cases=1, reminders=1)
-    assert len(reminders()) == 10
+    assert full_scan(due + 7 * HOUR) == DeadlineScan(cases=1, reminders=1)  # clerk2; the supervisor knows
+    assert len(reminders()) == 7
+    assert village_reminders() == {("supervisor", office.village.id, day_of(due + HOUR), 3, 0)}
 
 
 def test_a_reassigned_case_reminds_its_new_assignee(office):
@@ -236,17 +395,18 @@ def test_a_reassigned_case_reminds_its_new_assignee(office):
         assign_case(case, office["clerk2"], office["supervisor"], case.version, now=case.due_at - HOUR)
     assert reminded_light(case) is None
     assert scan(case.due_at - HOUR) == 1  # yellow for clerk2
-    assert scan(case.due_at + HOUR) == 2  # red: clerk2 and the supervisor; clerk no longer holds it
+    assert scan(case.due_at + HOUR) == 2  # red: clerk2 and the supervisor's village; clerk no longer holds it
     assert reminders() == {("clerk", case.id, "yellow", case.due_at), ("clerk2", case.id, "yellow", case.due_at),
-                           ("clerk2", case.id, "red", case.due_at), ("supervisor", case.id, "red", case.due_at)}
+                           ("clerk2", case.id, "red", case.due_at)}
     # Handed back to the pool and taken again by clerk: clerk hears of the red deadline too.
     with transactional():
         assign_case(reload(case), None, office["supervisor"], reload(case).version, now=case.due_at + 2 * HOUR)
-    assert scan(case.due_at + 3 * HOUR) == 0  # the supervisor already knows; nobody else to tell
+    assert scan(case.due_at + 3 * HOUR) == 0  # the supervisor counted it already; nobody else to tell
     with transactional():
         assign_case(reload(case), office["clerk"], office["clerk"], reload(case).version, now=case.due_at + 4 * HOUR)
     assert scan(case.due_at + 5 * HOUR) == 1
     assert ("clerk", case.id, "red", case.due_at) in reminders()
+    assert village_reminders() == {("supervisor", office.village.id, day_of(case.due_at + HOUR), 1, 0)}
 
 
 def test_assigning_the_same_person_again_keeps_the_mark(office):
@@ -269,8 +429,9 @@ def test_a_changed_deadline_setting_reminds_again(office):
     assert scan(case.due_at - HOUR) == 1
     assert scan(case.due_at + HOUR) == 2
     assert {(user, kind, due) for user, _, kind, due in reminders()} == {
-        ("clerk", "red", first_due), ("supervisor", "red", first_due), ("clerk", "yellow", case.due_at),
-        ("clerk", "red", case.due_at), ("supervisor", "red", case.due_at)}
+        ("clerk", "red", first_due), ("clerk", "yellow", case.due_at), ("clerk", "red", case.due_at)}
+    assert village_reminders() == {("supervisor", office.village.id, day_of(first_due + HOUR), 1, 0),
+                                   ("supervisor", office.village.id, day_of(case.due_at + HOUR), 1, 0)}
 
 
 def test_marking_leaves_the_version_alone(office):
@@ -333,26 +494,27 @@ def test_a_transition_racing_the_scan_is_judged_as_committed(app, office):
         assert thread.is_alive()  # waiting for the clerk's transaction
         db.session.commit()
     thread.join(timeout=30)
-    assert scanned["value"] == DeadlineScan(cases=1, reminders=2)  # the other case: clerk and supervisor
+    assert scanned["value"] == DeadlineScan(cases=1, reminders=1, village_reminders=1)  # the other case
     case = reload(case)
     assert case.state == "verifying" and case.reminded_light is None and reminded_light(other) == "red"
     assert {case_id for _, case_id, _, _ in reminders()} == {other.id}
     assert full_scan(first_due + 3 * HOUR) == DeadlineScan(0, 0)  # the new deadline is green
-    assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=2)
+    assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=1, village_reminders=1)
 
 
 def test_two_schedulers_racing_raise_each_reminder_once(app, office):
     case = accepted_case(office)
     at = case.due_at + HOUR
     with app.app_context():  # the first scheduler has scanned but not yet committed
-        assert run_deadline_scan(at) == DeadlineScan(cases=1, reminders=2)
+        assert run_deadline_scan(at) == DeadlineScan(cases=1, reminders=1, village_reminders=1)
         thread, second = _in_the_background(app, lambda: full_scan(at))
         thread.join(timeout=0.5)
         assert thread.is_alive()
         db.session.commit()
     thread.join(timeout=30)
     assert second["value"] == DeadlineScan(0, 0)
-    assert len(reminders()) == 2 and reminded_light(case) == "red"
+    assert len(reminders()) == 1 and reminded_light(case) == "red"
+    assert village_reminders() == {("supervisor", office.village.id, day_of(at), 1, 0)}
 
 
 def test_unassigned_yellow_case_is_marked_and_reminded_once_assigned(office):
@@ -370,6 +532,7 @@ def test_upgrade_keeps_reminders_already_raised(app, office):
     deadline, so an upgraded office is not reminded of everything again."""
     red, yellow, old_deadline, untouched = (accepted_case(office).id for _ in range(4))
     due = db.session.get(Case, red).due_at
+    village = office.village.id
     scan(due - HOUR)
     scan(due + HOUR)
     with transactional():  # reminders of yellow's current deadline stop at yellow; old_deadline's are stale
@@ -383,14 +546,44 @@ def test_upgrade_keeps_reminders_already_raised(app, office):
     marks = dict(db.session.execute(sa.select(Case.id, Case.reminded_light)).all())
     assert marks == {red: "red", yellow: "yellow", old_deadline: None, untouched: None}
     before = len(reminders())
-    # red is left alone; the three others hear of the red deadline (clerk and supervisor each).
-    assert full_scan(due + 2 * HOUR) == DeadlineScan(cases=3, reminders=6)
-    assert len(reminders()) == before + 6
+    # red is left alone; the three others hear of the red deadline (the clerk each, the supervisor counts them).
+    assert full_scan(due + 2 * HOUR) == DeadlineScan(cases=3, reminders=3, village_reminders=1)
+    assert len(reminders()) == before + 3
+    assert village_reminders() == {("supervisor", village, day_of(due + 2 * HOUR), 3, 0)}
+
+
+def test_upgrade_to_village_reminders_keeps_what_supervisors_were_told(app, office):
+    """Before village reminders, the scan told each supervisor of each red case. Those reminders stay; the
+    red deadlines they told of are recorded, so a case handed on afterwards is not counted again."""
+    handed_on, kept = (accepted_case(office).id for _ in range(2))
+    due = db.session.get(Case, handed_on).due_at
+    supervisor_id, clerk2_id = office["supervisor"].id, office["clerk2"].id
+    assert scan(due + HOUR) == 3
+    with transactional():  # what the scan used to raise for the supervisor
+        for case in (handed_on, kept):
+            db.session.add(Reminder(user_id=supervisor_id, case_id=case, kind="red", due_at=due,
+                                    created_at=due + HOUR))
+    ids = {(r.user_id, r.case_id, r.kind) for r in db.session.scalars(sa.select(Reminder))}
+    db.session.remove()
+    downgrade(revision="a3c7e9b2d4f6")
+    upgrade()
+    assert {(r.user_id, r.case_id, r.kind) for r in db.session.scalars(sa.select(Reminder))} == ids
+    assert set(db.session.execute(sa.select(RedDeadline.case_id, RedDeadline.due_at))) == {
+        (handed_on, due), (kept, due)}
+    supervisor = db.session.get(User, supervisor_id)
+    assert {r.case_id for r in reminders_for(supervisor)} == {handed_on, kept}
+    assert unread_count(supervisor) == 2
+    with transactional():
+        case = db.session.get(Case, handed_on)
+        assign_case(case, db.session.get(User, clerk2_id), supervisor, case.version, now=due + 2 * HOUR)
+    assert full_scan(due + 3 * HOUR) == DeadlineScan(cases=1, reminders=1)
+    assert village_reminders() == set() and unread_count(supervisor) == 2
 
 
 def test_an_inactive_assignee_is_not_reminded(office):
     case = accepted_case(office)
     with transactional():
         db.session.get(User, office["clerk"].id).active = False
-    assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=1)
-    assert reminders() == {("supervisor", case.id, "red", case.due_at)}
+    assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=0, village_reminders=1)
+    assert reminders() == set()
+    assert village_reminders() == {("supervisor", office.village.id, day_of(case.due_at + HOUR), 1, 0)}
