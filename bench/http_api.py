@@ -518,7 +518,7 @@ def main() -> None:
     arguments.add_argument("--cases-per-connection", type=int, default=50)
     arguments.add_argument("--client", choices=("wrk", "python"), default=None,
                            help="load generator (default: wrk when installed, else python)")
-    arguments.add_argument("--pre-ping", choices=("on", "off"), default=None,
+    arguments.add_argument("--pre-ping", choices=("idle", "always", "never"), default=None,
                            help="CASEFLOW_DB_POOL_PRE_PING for the workers (default: the setting's default)")
     options = arguments.parse_args()
     app = make_app(options.database_url)

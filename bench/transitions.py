@@ -9,8 +9,10 @@ transition exactly as the step view does: load the signed-in user, load the case
 
     python -m bench.transitions --database-url URL [--transitions N] [--workers W]
 
-Prints transitions/s per worker and in total, p50/p95 per transition and each worker's resident memory
-before and after, and writes bench/results/transitions.<dialect>.json.
+Prints transitions/s per worker and in total, p50/p95 per transition, the CPU time per transition (each
+worker's and, on a PostgreSQL server on this machine, its server process's: steadier than the rate when
+other work shares the cores) and each worker's resident memory before and after, and writes
+bench/results/transitions.<dialect>.json.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import psutil
 import sqlalchemy as sa
 from stdnum.cn import ric
 
@@ -314,6 +317,9 @@ def run_transitions(office: dict[str, int], transitions: int, worker: int = 0,
 
         profiler = Profiler(interval=0.0005)
         profiler.start()
+    backend = _database_backend()
+    backend_cpu_before = _cpu_seconds(backend)
+    cpu_before = time.process_time()
     started = time.perf_counter()
     for case, move in plan:
         t0 = time.perf_counter()
@@ -324,6 +330,8 @@ def run_transitions(office: dict[str, int], transitions: int, worker: int = 0,
             errors[key] = errors.get(key, 0) + 1
         durations.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    backend_cpu = _cpu_seconds(backend) - backend_cpu_before if backend and backend == _database_backend() else None
     if profiler is not None:
         profiler.stop()
         Path(profile).write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")
@@ -332,12 +340,35 @@ def run_transitions(office: dict[str, int], transitions: int, worker: int = 0,
         "worker": worker, "transitions": done, "errors": errors, "seconds": round(elapsed, 3),
         "per_second": round(done / elapsed, 1) if elapsed else None,
         "latency": latency_summary(durations),
+        # CPU time per transition of this process and (PostgreSQL on this machine) of its server process:
+        # steadier than the rate when other work shares the cores.
+        "cpu_ms_per_transition": round(1000 * cpu / max(done, 1), 3),
+        "database_cpu_ms_per_transition": round(1000 * backend_cpu / max(done, 1), 3) if backend_cpu else None,
         "rss_mb": {"start": rss_start, "prepared": rss_prepared, "end": rss_mb()},
         "cases_opened": len(cases),
         "by_trigger": _count_by_trigger(plan),
         "case_states": [(c.id, c.route.name, c.version, c.done) for c in cases],
         "started_at": started, "ended_at": started + elapsed,
     }
+
+
+def _database_backend() -> int | None:
+    """The pid of the PostgreSQL server process serving this worker's pooled connection (None on SQLite,
+    or when the server runs elsewhere)."""
+    from caseflow.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        return None
+    pid = db.session.scalar(sa.text("select pg_backend_pid()"))
+    db.session.remove()
+    return pid if psutil.pid_exists(pid) else None
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _count_by_trigger(plan: list[tuple[PlannedCase, Move]]) -> dict[str, int]:
@@ -395,6 +426,8 @@ def benchmark(database_url: str, transitions: int, workers: int, load_user: bool
     return {
         "workers": workers, "user_loaded_per_transition": load_user, "transitions": total, "seconds": round(span, 3),
         "per_second": round(total / span, 1),
+        "cpu_ms_per_transition": round(sum(r["cpu_ms_per_transition"] * r["transitions"] for r in per_worker)
+                                       / max(total, 1), 3),
         "errors": sum(sum(r["errors"].values()) for r in per_worker),
         "per_worker": per_worker,
     }

@@ -1,12 +1,14 @@
 """caseflow — case management for a township population and family-services office."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, request, session
 from flask_login import current_user
 
+from caseflow import config as settings
 from caseflow.config import load_settings
 from caseflow.extensions import babel, csrf, db, limiter, login_manager, migrate
 from caseflow.paths import MIGRATIONS_DIR
@@ -50,13 +52,38 @@ def configure_database(app: Flask) -> None:
             "max_overflow": app.config["CASEFLOW_DB_MAX_OVERFLOW"],
             "pool_timeout": app.config["CASEFLOW_DB_POOL_TIMEOUT"],
             "pool_recycle": app.config["CASEFLOW_DB_POOL_RECYCLE"],
-            "pool_pre_ping": app.config["CASEFLOW_DB_POOL_PRE_PING"],
+            "pool_pre_ping": app.config["CASEFLOW_DB_POOL_PRE_PING"] == "always",
         } | app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+    elif app.config["CASEFLOW_DB_POOL_PRE_PING"] == "idle" and not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get(
+            "pool_pre_ping"):
+        with app.app_context():
+            _ping_idle_connections(db.engine)
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """Test a connection that sat unused in the pool for POOL_IDLE_PING_SECONDS (a database restart may
+    have ended it) before handing it out; one in steady use is not tested, which saves a round trip per
+    request. A dead one is replaced: the pool retries the checkout with a new connection."""
+
+    def note_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["caseflow.checked_in"] = time.monotonic()
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("caseflow.checked_in")
+        if checked_in is None or time.monotonic() - checked_in < settings.POOL_IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"pooled connection failed its idle test: {exc}") from exc
+
+    sa.event.listen(engine, "checkin", note_checkin)
+    sa.event.listen(engine, "checkout", ping_if_idle)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,6 +96,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def configure_auth(app: Flask) -> None:
     from caseflow.models import User
+    from caseflow.services.users import signed_in_user
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -82,7 +110,7 @@ def configure_auth(app: Flask) -> None:
     def load_user(session_id: str) -> User | None:
         """The signed-in user, unless the account was disabled or its password changed since sign-in."""
         user_id, _, stamp = session_id.partition(".")
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        user = signed_in_user(int(user_id)) if user_id.isdigit() else None
         if user is None or not user.active or stamp != user.session_stamp:
             return None
         return user

@@ -80,9 +80,11 @@ def load_settings(instance_path: str) -> dict:
         # Seconds after which a pooled connection is replaced (-1: never); below any idle timeout of a
         # firewall or connection pooler between the app and PostgreSQL.
         "CASEFLOW_DB_POOL_RECYCLE": _env_int("DB_POOL_RECYCLE", 3600, minimum=-1),
-        # Test each connection as it leaves the pool (one round trip): after a database restart or
-        # failover the next request gets a fresh connection instead of an error.
-        "CASEFLOW_DB_POOL_PRE_PING": _env_bool("DB_POOL_PRE_PING", True),
+        # Test a connection as it leaves the pool (one round trip), so that after a database restart or
+        # failover a request gets a fresh connection instead of an error: "idle" tests only one that sat
+        # unused for POOL_IDLE_PING_SECONDS (a busy worker's is known good, and the round trip was 13 % of
+        # a transition), "always" every one, "never" none (docs/deployment.md).
+        "CASEFLOW_DB_POOL_PRE_PING": _pre_ping(_env("DB_POOL_PRE_PING", "idle")),
         "RATELIMIT_HEADERS_ENABLED": True,
         # Files on cases: stored outside the web root (default: <instance>/attachments, resolved at use).
         "CASEFLOW_ATTACHMENT_DIR": _env("ATTACHMENT_DIR"),
@@ -105,6 +107,23 @@ def load_settings(instance_path: str) -> dict:
         # before is generated and emailed to supervisors that morning.
         "CASEFLOW_MEETING_WORKING_DAY": int(_env("MEETING_WORKING_DAY", "1")),
     }
+
+
+PRE_PING_MODES = ("idle", "always", "never")
+# A pooled connection unused this long is tested before use in the "idle" pre-ping mode.
+POOL_IDLE_PING_SECONDS = 10
+
+
+def _pre_ping(value: str) -> str:
+    """One of PRE_PING_MODES; the yes/no words other boolean settings take mean "always" and "never"."""
+    mode = value.strip().lower()
+    if mode in {"1", "true", "yes", "on"}:
+        return "always"
+    if mode in {"0", "false", "no", "off"}:
+        return "never"
+    if mode not in PRE_PING_MODES:
+        raise ValueError(f"CASEFLOW_DB_POOL_PRE_PING must be one of {', '.join(PRE_PING_MODES)}, not {value!r}")
+    return mode
 
 
 SMTP_TLS_MODES = ("none", "starttls", "ssl")

@@ -5,9 +5,9 @@
 Every value can be set in the environment (systemd: /etc/caseflow/caseflow.env); command-line options
 override this file (the benchmarks and tests do that for the port and the log files).
 """
-import os
-
+import gc
 import multiprocessing
+import os
 
 
 def _env(name: str, default: str) -> str:
@@ -68,6 +68,15 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # (systemd: /run/caseflow/gunicorn.ctl), so two instances on one machine never fight over one path.
 control_socket = _env("WEB_CONTROL_SOCKET", "") or None
 control_socket_disable = control_socket is None
+
+
+def pre_fork(server, worker):
+    """Move everything the master has loaded (the app, its libraries: about 146,000 objects) out of the
+    garbage collector's view before the worker is forked from it. A worker's full collection then skips
+    them: walking them took 100 ms and more (357 ms on a busy 2-core machine), a pause in whichever request
+    it fell on, and wrote to every page it touched, so the worker copied the memory it shares with the
+    master. Objects created later are collected as usual."""
+    gc.freeze()
 
 
 def post_fork(server, worker):

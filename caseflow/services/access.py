@@ -7,7 +7,8 @@ from typing import Iterable
 
 import sqlalchemy as sa
 from flask import has_request_context
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.util import identity_key
 
 from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db
@@ -151,15 +152,49 @@ def read_scopes(users: Iterable[User]) -> dict[int, ReadScope]:
 
 
 def can_read(user: User, case: Case) -> bool:
-    return read_scope(user).allows(case.jurisdiction_id, case.workflow, case.assignee_id)
+    """``read_scope(user).allows(...)`` for one case, without a query when it can: every step and every
+    case page asks, and listing the user's jurisdictions was a round trip of its own. The case's village
+    is in the user's jurisdictions when the user holds it, or holds its township (``jurisdiction_ids``);
+    the township is known without a query when the village is in the session (``readable_case`` loads it
+    with the case)."""
+    if not can_read_cases(user):
+        return False
+    if not user.has_role(SYSTEM):
+        held = {j.id for j in user.jurisdictions}
+        if case.jurisdiction_id not in held:
+            village = db.session.identity_map.get(identity_key(Jurisdiction, case.jurisdiction_id))
+            if village is not None:
+                if village.parent_id not in held:
+                    return False
+            elif case.jurisdiction_id not in jurisdiction_ids(user):
+                return False
+    if case.workflow in need_to_know_workflows():
+        return case.assignee_id == user.id or user.has_role(*NEED_TO_KNOW_ROLES)
+    return True
 
 
-def readable_case(user: User, case_id: int, *, for_update: bool = False) -> Case:
-    """Load a case ``user`` may read, or raise NotFound (never revealing that it exists)."""
-    case = db.session.get(Case, case_id, with_for_update=for_update)
+def readable_case(user: User, case_id: int, *, for_update: bool = False, with_applicant: bool = False) -> Case:
+    """Load a case ``user`` may read, or raise NotFound (never revealing that it exists).
+
+    Its village comes in the same query (``can_read`` needs its township), and its applicant too when
+    asked for (a page or answer that shows the case). ``for_update`` locks the case row only, not the
+    village's, which every case of the village shares."""
+    if for_update:  # statements built once: their cache key is worked out once, not on every step
+        locked = _LOCKED_CASE_WITH_APPLICANT if with_applicant else _LOCKED_CASE
+        case = db.session.execute(locked, {"case_id": case_id}).scalar_one_or_none()
+    else:
+        case = db.session.get(Case, case_id, options=_WITH_APPLICANT if with_applicant else _WITH_VILLAGE)
     if case is None or not can_read(user, case):
         raise NotFound(CASE_NOT_FOUND)
     return case
+
+
+_WITH_VILLAGE = (joinedload(Case.jurisdiction, innerjoin=True),)
+_WITH_APPLICANT = (*_WITH_VILLAGE, joinedload(Case.applicant, innerjoin=True))
+_LOCKED_CASE, _LOCKED_CASE_WITH_APPLICANT = (
+    sa.select(Case).options(*options).where(Case.id == sa.bindparam("case_id"))
+    .with_for_update(of=Case).execution_options(populate_existing=True)
+    for options in (_WITH_VILLAGE, _WITH_APPLICANT))
 
 
 def require_village(user: User, jurisdiction: Jurisdiction) -> None:

@@ -44,6 +44,7 @@ def _content_hash(case_id: int, seq: int, at: datetime, actor_id: int | None, tr
 _events = CaseEvent.__table__
 _LAST_EVENT = (sa.select(_events.c.seq, _events.c.hash).where(_events.c.case_id == sa.bindparam("case_id"))
                .order_by(_events.c.seq.desc()).limit(1))
+_INSERT_EVENT = sa.insert(_events)
 
 
 def append_event(case: Case, actor: User | None, trigger: str, from_state: str | None, to_state: str,
@@ -64,7 +65,7 @@ def append_event(case: Case, actor: User | None, trigger: str, from_state: str |
            "from_state": from_state, "to_state": to_state, "reason": reason, "data": data, "prev_hash": prev_hash,
            "hash": _content_hash(case.id, seq, at, actor_id, trigger, from_state, to_state, reason, data, prev_hash)}
     try:
-        db.session.execute(sa.insert(_events), row)
+        db.session.execute(_INSERT_EVENT, row)
     except sa.exc.IntegrityError as exc:
         if "case_event" not in str(exc.orig).lower():
             raise

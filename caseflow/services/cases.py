@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.exc import StaleDataError
 
 from caseflow.calendar import local_date, utcnow
-from caseflow.extensions import db
+from caseflow.extensions import db, insert_or_nothing
 from caseflow.models import Case, Jurisdiction, NumberSequence, Person, User
 from caseflow.services import access
 from caseflow.services.audit import append_event
@@ -225,16 +224,16 @@ def issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
     """Give the case its human receipt number (办件编号) and the PIN for the applicant's progress look-up."""
     key = f"{workflow.receipt_prefix}{local_date(now).year}"
     # One atomic UPDATE ... RETURNING: concurrent acceptances never get the same number.
-    bump = (sa.update(NumberSequence).where(NumberSequence.key == key)
-            .values(last=NumberSequence.last + 1).returning(NumberSequence.last))
-    last = db.session.execute(bump).scalar()
+    last = db.session.execute(_BUMP_NUMBER, {"sequence_key": key}).scalar()
     if last is None:  # the year's first number: create its counter (whoever races us, one row), then count
-        dialect = db.session.get_bind().dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NumberSequence)
-        db.session.execute(insert.values(key=key, last=0).on_conflict_do_nothing(index_elements=["key"]))
-        last = db.session.execute(bump).scalar_one()
+        db.session.execute(insert_or_nothing(NumberSequence, "key").values(key=key, last=0))
+        last = db.session.execute(_BUMP_NUMBER, {"sequence_key": key}).scalar_one()
     case.number = f"{key}{last:06d}"
     case.pin = f"{secrets.randbelow(10**6):06d}"
+
+
+_BUMP_NUMBER = (sa.update(NumberSequence).where(NumberSequence.key == sa.bindparam("sequence_key"))
+                .values(last=NumberSequence.last + 1).returning(NumberSequence.last))
 
 
 def assign_case(case: Case, assignee: User | None, actor: User, expected_version: int,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Callable, Literal, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from caseflow.calendar import Deadline, OfficeCalendar, utcnow
@@ -63,21 +64,59 @@ _last_policy: tuple[frozenset[tuple], DeadlinePolicy] | None = None
 def load_policy() -> DeadlinePolicy:
     """The deadline rules and office calendar in force, as this transaction sees them.
 
-    Every call reads the rows (one small query), so an admin's change is seen at once, whichever process
-    made it and even earlier in this same transaction. The policy built from them is kept and reused while
-    the rows read the same: keyed by the content, not a "changed at" stamp, it cannot miss a change, and
-    its calendar keeps the deadlines it has worked out from one transition to the next.
+    The first call in a transaction reads the rows (one small query), so an admin's change is seen by the
+    next transaction, whichever process made it. Later calls in the same transaction reuse what it read (a
+    step and the page answering it asked up to three times), until the transaction itself writes a
+    calendar override or a deadline setting: a change earlier in this same transaction is seen too. The
+    policy built from the rows is kept and reused while the rows read the same: keyed by the content, not
+    a "changed at" stamp, it cannot miss a change, and its calendar keeps the deadlines it has worked out
+    from one transition to the next.
     """
     global _last_policy
-    rows = frozenset(tuple(row) for row in db.session.execute(_POLICY_ROWS))
+    session = db.session()
+    policy = session.info.get(_POLICY_KEY)
+    if policy is not None:
+        return policy
+    rows = frozenset(tuple(row) for row in session.execute(_POLICY_ROWS))
     last = _last_policy
     if last is not None and last[0] == rows:
-        return last[1]
-    overrides = {day: working for kind, day, working, *_ in rows if kind == "c"}
-    changes = {(w, v, s): (limit, target) for kind, _day, _working, w, v, s, limit, target in rows if kind == "d"}
-    policy = DeadlinePolicy(OfficeCalendar(overrides), changes)
-    _last_policy = (rows, policy)
+        policy = last[1]
+    else:
+        overrides = {day: working for kind, day, working, *_ in rows if kind == "c"}
+        changes = {(w, v, s): (limit, target)
+                   for kind, _day, _working, w, v, s, limit, target in rows if kind == "d"}
+        policy = DeadlinePolicy(OfficeCalendar(overrides), changes)
+        _last_policy = (rows, policy)
+    session.info[_POLICY_KEY] = policy
     return policy
+
+
+# This transaction's policy, kept on its session (load_policy) and forgotten when the transaction ends or
+# writes a row the policy is made of: through the unit of work, or a bulk statement.
+_POLICY_KEY = "caseflow.deadlines.policy"
+_POLICY_TABLES = frozenset({CalendarOverride.__table__, DeadlineSetting.__table__})
+
+
+def _forget_policy(session: Session, *_args: object) -> None:
+    session.info.pop(_POLICY_KEY, None)
+
+
+def _forget_policy_if_written(session: Session, *_args: object) -> None:
+    if _POLICY_KEY in session.info and any(
+            isinstance(row, (CalendarOverride, DeadlineSetting))
+            for row in (*session.new, *session.dirty, *session.deleted)):
+        _forget_policy(session)
+
+
+def _forget_policy_on_bulk_write(execution: ORMExecuteState) -> None:
+    if (_POLICY_KEY in execution.session.info and (execution.is_insert or execution.is_update or execution.is_delete)
+            and getattr(execution.statement, "table", None) in _POLICY_TABLES):
+        _forget_policy(execution.session)
+
+
+sa.event.listen(Session, "after_transaction_end", _forget_policy)
+sa.event.listen(Session, "before_flush", _forget_policy_if_written)
+sa.event.listen(Session, "do_orm_execute", _forget_policy_on_bulk_write)
 
 
 # A legal limit a workflow's service sets on top of the per-state rules, from what it keeps about a case

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.orm.attributes import flag_modified
 
 from caseflow.calendar import local_date, utcnow
@@ -159,8 +160,18 @@ def fee_type_of(case: Case) -> FeeType | None:
 
 def is_read_only(case: Case) -> bool:
     """A legacy case of an abolished type: kept for the record, no step may be taken."""
-    fee_type = fee_type_of(case)
-    return fee_type is not None and fee_type.abolished
+    return case.data.get("fee_type") in _abolished_codes()
+
+
+def _abolished_codes() -> frozenset[str]:
+    """The codes of abolished fee types, read once per web request: a team-queue page asks for each of its
+    fee cases (the steps it offers), and abolishing a type is a data migration, never a page's work."""
+    if has_request_context() and "abolished_fee_types" in g:
+        return g.abolished_fee_types
+    codes = frozenset(db.session.scalars(sa.select(FeeType.code).where(FeeType.abolished.is_(True))))
+    if has_request_context():
+        g.abolished_fee_types = codes
+    return codes
 
 
 # -------------------------------------------------------------------------------------------- accounts
@@ -224,10 +235,12 @@ def late_charge(case_or_account: Case | FeeAccount, as_of: date, *,
     if not schedule or case.state == "revoked":
         return 0
     principal = account.decided_fen
+    day = min(due for due, _ in schedule) + timedelta(days=1)
+    if day > as_of:  # nothing has fallen due yet (a decision just made or served): no need for the history
+        return 0
     appeals = _appeal_days(case) if appeal_days is None else appeal_days
     payments = sorted((p.paid_on, p.principal_fen) for p in account.payments)
     hundredths = 0  # fen × 100, summed before rounding down once, so daily rounding never adds up
-    day = min(due for due, _ in schedule) + timedelta(days=1)
     while day <= as_of:
         if not any(first <= day and (last is None or day <= last) for first, last in appeals):
             due = min(principal, sum(amount for due_on, amount in schedule if due_on < day))

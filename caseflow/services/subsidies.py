@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload
 
 from caseflow.calendar import Deadline, OfficeCalendar, local_date, utcnow
 from caseflow.extensions import db
@@ -54,8 +55,26 @@ CASE_STALE = Text("案件 {number} 已被他人修改，或提交时缺少该案
 # ------------------------------------------------------------------------------------------- enrolment
 
 def enrolment_of(case: Case) -> SubsidyEnrolment | None:
-    """The enrolment row of a subsidy case (None for other workflows)."""
-    return db.session.scalar(sa.select(SubsidyEnrolment).where(SubsidyEnrolment.case_id == case.id))
+    """The enrolment row of a subsidy case (None for other workflows), with its scheme.
+
+    Kept on the session until the transaction ends: a step asks twice (its deadline cap, then its hook)."""
+    known = db.session.info.setdefault(_ENROLMENTS_KEY, {})
+    enrolment = known.get(case.id)
+    if enrolment is None or not sa.inspect(enrolment).persistent:
+        enrolment = db.session.execute(_ENROLMENT_OF, {"case_id": case.id}).scalar_one_or_none()
+        if enrolment is not None:
+            known[case.id] = enrolment
+    return enrolment
+
+
+_ENROLMENT_OF = (sa.select(SubsidyEnrolment).where(SubsidyEnrolment.case_id == sa.bindparam("case_id"))
+                 .options(joinedload(SubsidyEnrolment.scheme)))
+_ENROLMENTS_KEY = "caseflow.subsidies.enrolments"
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_enrolments(session: Session, _transaction: object) -> None:
+    session.info.pop(_ENROLMENTS_KEY, None)
 
 
 def scheme_by_code(code: str) -> SubsidyScheme | None:
@@ -117,8 +136,7 @@ def notice_length() -> Period:
 
 def new_notice(village: Jurisdiction, actor: User, now: datetime, replaces_id: int | None = None) -> PublicNotice:
     """A new, empty notice of ``village`` running from ``now`` for the configured period."""
-    policy = load_policy()
-    ends = notice_length().after(now, policy.calendar).at
+    ends = notice_length().after(now, load_policy().calendar).at
     notice = PublicNotice(jurisdiction=village, starts_at=now, ends_at=ends, replaces_id=replaces_id,
                           created_by_id=actor.id, created_at=now)
     db.session.add(notice)

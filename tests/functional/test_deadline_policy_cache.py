@@ -59,3 +59,26 @@ def test_a_change_earlier_in_the_same_transaction_is_seen(db):
         assert load_calendar().add_working_days(MONDAY, 2).at == end_of_local_day(date(2026, 11, 26))
         db.session.rollback()
     assert load_calendar().add_working_days(MONDAY, 2).at == end_of_local_day(date(2026, 11, 25))
+
+
+def test_a_transaction_reads_the_policy_once_and_sees_its_own_bulk_changes(db):
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 (before_cursor_execute's statement)
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        db.session.rollback()
+        first = load_policy()
+        assert load_policy() is first and load_calendar() is first.calendar
+        assert sum("calendar_override" in s for s in statements) == 1  # one read for the three
+        workflow = latest("birth_registration")
+        with transactional():
+            db.session.add(DeadlineSetting(workflow=workflow.name, workflow_version=workflow.version,
+                                           state="accepted", limit_amount=7, target_amount=0, updated_at=MONDAY))
+            db.session.flush()
+            assert load_policy().rule(workflow, "accepted").limit.amount == 7
+            db.session.execute(sa.update(DeadlineSetting).values(limit_amount=9))  # a bulk statement
+            assert load_policy().rule(workflow, "accepted").limit.amount == 9
+            db.session.execute(sa.delete(DeadlineSetting))
+            assert load_policy().rule(workflow, "accepted").limit.amount == 3
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)

@@ -4,15 +4,17 @@ from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm.util import identity_key
 
 from caseflow import calendar as office_calendar
 from caseflow.calendar import LOCAL_TZ, end_of_local_day
 from caseflow.extensions import db as _db, transactional
 from caseflow.jobs import JOBS
-from caseflow.models import Case, CaseEvent
+from caseflow.models import Case, CaseEvent, Jurisdiction, User
+from caseflow.services.access import can_read, readable_case
 from caseflow.services.audit import verify_chain
 from caseflow.services.cases import apply_transition, assign_case, workflow_of
-from caseflow.services.errors import Conflict, PermissionDenied, ValidationFailed
+from caseflow.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseflow.services.office_calendar import add_override
 from tests.factories import advance, make_case, reload
 
@@ -56,6 +58,59 @@ def test_concurrent_writers_one_wins_the_other_gets_a_conflict(app, db, office):
     case = reload(case)
     assert case.state == "accepted" and case.assignee.username == "clerk2"
     assert [e.trigger for e in case.events] == ["submit", "accept"]
+
+
+def test_a_step_writes_the_case_row_once_moving_its_version_by_one(db, office):
+    case = advance(make_case(office), ["accept"], office)
+    version = case.version
+    updates = []
+    listener = lambda *args: updates.append(args[2]) if args[2].startswith('UPDATE "case"') else None  # noqa: E731
+    sa.event.listen(_db.engine, "before_cursor_execute", listener)
+    try:
+        with transactional():
+            apply_transition(case, "verify", office["clerk"], version,
+                             data={"discrepancy": "地址不一致", "other_registry": "示例县公安局"})
+            assert not _db.session.dirty and case.version == version + 1  # written, nothing left to flush
+    finally:
+        sa.event.remove(_db.engine, "before_cursor_execute", listener)
+    assert len(updates) == 1
+    with _db.engine.connect() as other:  # what the database holds, not what the session remembers
+        row = other.execute(sa.select(Case.__table__).where(Case.id == case.id)).one()
+    assert (row.state, row.version, row.data["discrepancy"]) == ("verifying", version + 1, "地址不一致")
+    assert row.due_at is not None and reload(case).due_at == case.due_at
+
+
+def test_a_step_undone_by_a_savepoint_leaves_the_case_as_stored(db, office):
+    case = advance(make_case(office), ["accept"], office)
+    version = case.version
+    with pytest.raises(RuntimeError):
+        with _db.session.begin_nested():  # as the scheduler's sweeps run each case
+            apply_transition(case, "verify", office["clerk"], version,
+                             data={"discrepancy": "地址不一致", "other_registry": "示例县公安局"})
+            raise RuntimeError("a later check of the same unit fails")
+    assert (case.state, case.version, "discrepancy" in case.data) == ("accepted", version, False)
+    _db.session.commit()
+    assert (reload(case).state, reload(case).version) == ("accepted", version)
+
+
+def test_who_may_read_a_case_whether_or_not_its_village_is_loaded(db, office):
+    case_id = make_case(office).id  # in V1, of township T1
+    expected = {"clerk": True, "supervisor": True, "village1": True, "village2": False, "outsider": False,
+                "admin": False}
+    ids = {name: office[name].id for name in expected}
+    for name, allowed in expected.items():
+        _db.session.expunge_all()
+        user = _db.session.get(User, ids[name])
+        try:  # the step's way: the case FOR UPDATE, its village in the same query
+            readable_case(user, case_id, for_update=True)
+            assert allowed, name
+        except NotFound:
+            assert not allowed, name
+        _db.session.expunge_all()
+        user = _db.session.get(User, ids[name])
+        case = _db.session.get(Case, case_id)  # its village not loaded: the user's jurisdictions are listed
+        assert _db.session.identity_map.get(identity_key(Jurisdiction, case.jurisdiction_id)) is None or allowed
+        assert can_read(user, case) is allowed, name
 
 
 def test_audit_chain_detects_edits_and_deletions(db, office):
