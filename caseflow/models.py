@@ -172,7 +172,7 @@ class Case(db.Model):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state_entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     target_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_provisional: Mapped[bool] = mapped_column(default=False)
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_seconds: Mapped[int] = mapped_column(default=0)
@@ -198,11 +198,28 @@ class Case(db.Model):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         sa.Index("ix_case_assignee_due", "assignee_id", "due_at"),
-        sa.Index("ix_case_jurisdiction_due", "jurisdiction_id", "due_at"),
+        sa.Index("ix_case_open_jurisdiction_due", "jurisdiction_id", "due_at", "id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
         sa.Index("ix_case_workflow_state", "workflow", "state"),
-        # The team queue sorts by these and filters date ranges and open/closed on them (services/queues.py).
-        sa.Index("ix_case_opened_at", "opened_at"),
-        sa.Index("ix_case_state_entered_at", "state_entered_at"),
+        # The lists walk these in their order, a page at a time: open cases by deadline, and the team queue's
+        # open or closed cases by opening or by time in state (services/queues.py, migration c9d4e6f8a2b7).
+        sa.Index("ix_case_open_due", "due_at", "id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_case_open_opened_at", "opened_at", "id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_case_closed_opened_at", "opened_at", "id",
+                 sqlite_where=sa.text("closed_at IS NOT NULL"), postgresql_where=sa.text("closed_at IS NOT NULL")),
+        sa.Index("ix_case_open_state_entered_at", "state_entered_at", "id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_case_closed_state_entered_at", "state_entered_at", "id",
+                 sqlite_where=sa.text("closed_at IS NOT NULL"), postgresql_where=sa.text("closed_at IS NOT NULL")),
+        # My queue's counts and own cases, the team queue's counts by assignee (from the index alone), and the
+        # unassigned cases by deadline.
+        sa.Index("ix_case_open_assignee", "assignee_id", "jurisdiction_id", "workflow",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_case_unassigned_due", "due_at", "id",
+                 sqlite_where=sa.text("closed_at IS NULL AND assignee_id IS NULL"),
+                 postgresql_where=sa.text("closed_at IS NULL AND assignee_id IS NULL")),
         sa.Index("ix_case_closed_at", "closed_at"),
         # The monthly report and the dashboard count a township's cases opened and closed in a period, its
         # open cases, and those moved on since a month's end though opened before it, from these alone

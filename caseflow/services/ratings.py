@@ -107,8 +107,9 @@ def _visible_follow_ups(user: User) -> sa.Select:
     query = sa.select(FollowUp)
     if not (user.is_active and user.has_role("supervisor")):
         return query.where(sa.false())
-    readable = access.visible_cases(user).with_only_columns(Case.id).scalar_subquery()
-    return query.where(FollowUp.case_id.in_(readable))
+    # An EXISTS on each follow-up's case: ``case_id IN visible_cases`` made SQLite list a township's
+    # quarter of a million visible cases for the header's badge on every page.
+    return query.where(access.visible_case(user, FollowUp.case_id))
 
 
 def follow_ups_for(user: User, status: str = "open", limit: int = 200) -> list[FollowUp]:
@@ -122,8 +123,14 @@ def follow_ups_for(user: User, status: str = "open", limit: int = 200) -> list[F
 
 def open_follow_up_count(user: User) -> int:
     """How many open follow-ups ``user`` could take (the header's badge)."""
+    return db.session.scalar(sa.select(open_follow_up_counter(user))) or 0
+
+
+def open_follow_up_counter(user: User) -> sa.ScalarSelect:
+    """``open_follow_up_count`` as a scalar subquery: the page layout reads it in the one statement it
+    makes on every page (views/template_helpers.py)."""
     query = _visible_follow_ups(user).where(FollowUp.status == "open")
-    return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    return sa.select(sa.func.count()).select_from(query.subquery()).scalar_subquery()
 
 
 def readable_follow_up(user: User, follow_up_id: int) -> FollowUp:

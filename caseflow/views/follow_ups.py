@@ -28,12 +28,6 @@ def _is_supervisor() -> bool:
 
 
 @bp.app_template_global()
-def open_follow_ups() -> int:
-    """The header badge: open follow-ups the signed-in supervisor could take (0 for anyone else)."""
-    return ratings.open_follow_up_count(_user()) if _is_supervisor() else 0
-
-
-@bp.app_template_global()
 def case_rating(case: Case) -> tuple[Rating, FollowUp | None] | None:
     """The rating of a case and its follow-up, for the case page (which has checked the reader may read
     the case)."""

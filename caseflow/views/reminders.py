@@ -19,14 +19,6 @@ def _user() -> User:
     return current_user._get_current_object()
 
 
-@bp.app_template_global()
-def unread_reminders() -> int:
-    """The header badge: the signed-in case reader's unread reminders (0 for anyone else)."""
-    if not current_user.is_authenticated or not access.can_read_cases(current_user):
-        return 0
-    return reminders.unread_count(_user())
-
-
 @bp.route("/reminders")
 @login_required
 def index():

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from caseflow.calendar import to_local, utcnow
@@ -20,8 +21,8 @@ from caseflow.services.errors import NotFound, ServiceError, ValidationFailed
 from caseflow.services.cases import workflow_of
 from caseflow.services.queues import (
     EXPORT_FORMATS, SORTS, STATUSES, UNKNOWN_HANDLER, assignable_among, delete_saved_filter, export_cases,
-    may_act_in_bulk, may_see_team_queue, ordered_team, parse_team_filter, save_filter, saved_filters, team_handlers, team_query,
-    team_queue,
+    may_act_in_bulk, may_see_team_queue, ordered_team, parse_team_filter, save_filter, saved_filters, team_handlers,
+    team_query, team_queue,
 )
 from caseflow.services.deadlines import LightBounds
 from caseflow.views.ids import parse_id, seen_versions
@@ -70,19 +71,32 @@ def send_export(query: sa.Select, fmt: str, stem: str, back: str) -> Response:
 
 # ----------------------------------------------------------------------------------------------- queue
 
+def _options(choices: list[tuple[str, str]], chosen: str | None) -> Markup:
+    """``<option>`` elements for (value, label) ``choices``, ``chosen`` selected. The page's two lists of a
+    township's handlers (about 250 each: filter by, assign to) are written here: as Jinja loops they took a
+    tenth of the page's rendering."""
+    return Markup("".join(
+        f'<option value="{escape(value)}"{" selected" if value == chosen else ""}>{escape(label)}</option>'
+        for value, label in choices))
+
+
 def _render_queue(args: MultiDict, *, bulk_values: MultiDict | None = None, bulk_errors: dict[str, Any] | None = None,
                   status: int = 200):
     user = _user()
-    filters, errors = parse_team_filter(user, args)
+    handlers, villages = team_handlers(user), access.villages_of(user)
+    filters, errors = parse_team_filter(user, args, handlers=handlers, villages=villages)
     page, page_notice = team_queue(user, filters, after=args.get("after") or None, before=args.get("before") or None,
                                    page_size=current_app.config["CASEFLOW_PAGE_SIZE"])
     acting = may_act_in_bulk(user)
-    handlers = team_handlers(user)
     row_steps: dict[int, list[str]] = {}
     offered: dict[str, list[Text]] = {}
     if acting:
+        may_have: dict[tuple[str, int, str], bool] = {}  # by workflow version and state: rows share them
         for case in page.items:
-            if not _may_have_bulk_steps(case, user):
+            shape = (case.workflow, case.workflow_version, case.state)
+            if shape not in may_have:
+                may_have[shape] = _may_have_bulk_steps(case, user)
+            if not may_have[shape]:
                 continue
             steps = bulk_service.bulk_steps(case, user)
             row_steps[case.id] = [step.trigger for step in steps]
@@ -92,10 +106,15 @@ def _render_queue(args: MultiDict, *, bulk_values: MultiDict | None = None, bulk
     bulk_values = bulk_values or MultiDict()
     filter_args = filters.query_args()
     view_args = _view_args(args)
+    inactive = _("(inactive)")
+    handler_options = _options([(u.username, u.display_name if u.active else f"{u.display_name} {inactive}")
+                                for u in handlers], filters.assignee)
+    assignable_options = _options([(str(u.id), u.display_name) for u in assignable_among(handlers)],
+                                  bulk_values.get("assignee")) if acting else Markup()
     return render_template(
         "team/queue.html", filters=filters, errors=errors, values=args, page=page, page_notice=page_notice,
-        villages=access.villages_of(user), handlers=handlers,
-        assignable=assignable_among(handlers) if acting else [], acting=acting,
+        villages=villages, handler_options=handler_options,
+        assignable_options=assignable_options, acting=acting,
         row_steps=row_steps, offered=offered, statuses=STATUSES, sorts=SORTS,
         saved=saved_filters(user), filter_args=filter_args, view_query=urlencode(view_args),
         share_url=url_for(".index", _external=True, **filter_args),

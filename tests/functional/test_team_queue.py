@@ -118,6 +118,21 @@ def test_each_filter(app, office, team):
     assert '<option value="green" selected>' in page
 
 
+def test_the_handler_lists_escape_names_and_keep_the_choice(app, office, team):
+    with transactional():
+        odd = make_user("oddname", ["clerk"], [office.village])
+        odd.display_name = '<b>"怪"</b>'
+        office["clerk2"].active = False
+    page = html_of(signed_in(app, "supervisor").get("/team?assignee=oddname"))
+    escaped = "&lt;b&gt;&#34;怪&#34;&lt;/b&gt;"
+    assert f'<option value="oddname" selected>{escaped}</option>' in page  # filter by
+    assert f'<option value="{odd.id}">{escaped}</option>' in page  # assign to
+    assert '<b>"怪"</b>' not in page
+    # Someone who left is still offered to filter by (cases they left behind), never to assign to.
+    assert '<option value="clerk2">Clerk2 （已停用）</option>' in page
+    assert f'<option value="{office["clerk2"].id}">' not in page
+
+
 def test_local_dates_bound_the_ranges(app, office):
     """A case opened at 00:30 Beijing time on 3 March is on 3 March, though it is still 2 March in UTC."""
     early = make_case(office, name="凌晨", now=at("2025-03-03", hour=0).replace(minute=30))
@@ -282,7 +297,8 @@ def test_team_queries_walk_an_index(app, office):
     assert len(listing) == 2
     walk, empty_ones = listing
     assert "(case.due_at, case.id) > (" in walk[0] and "ORDER BY case.due_at ASC, case.id ASC" in walk[0]
-    assert "case.due_at IS NULL ORDER BY case.id ASC" in empty_ones[0]
+    # (SQLite's condition carries a likelihood: queues._no_value)
+    assert re.search(r"case\.due_at IS NULL(, 0\.25\))? ORDER BY case\.id ASC", empty_ones[0])
     for statement, parameters in listing:  # SQLite writes "OFFSET ?" with 0; PostgreSQL none at all
         assert "OFFSET" not in statement or list(parameters)[-1] == 0
     counts = [s for s, _ in statements if "count(" in s.lower() and "FROM case" in s and "LIMIT" in s]

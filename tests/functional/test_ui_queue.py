@@ -1,6 +1,7 @@
 """My queue and the all-cases list: which cases, in which order, with which deadline light."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -170,6 +171,54 @@ def test_all_cases_filters(app, queue_cases, office):
 
 
 def test_data_in_lists_is_escaped(app, office):
-    make_case(office, name="<script>x</script>", data=birth_registration_data())
+    case = make_case(office, name="<script>x</script>", data=birth_registration_data())
     html = signed_in(app, "clerk").get("/").get_data(as_text=True)
     assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+
+    with transactional():
+        office["clerk2"].display_name = "<b>二号</b>"
+        assign_case(case, office["clerk2"], office["supervisor"], case.version)
+    html = signed_in(app, "supervisor").get("/team").get_data(as_text=True)
+    row = re.search(rf'<tr class="case-row" data-case-id="{case.id}">(.*?)</tr>', html, re.S).group(1)
+    # The applicant in the row and in its checkbox's label (a case without a receipt number is named by
+    # its applicant), and the assignee.
+    assert "<script>" not in row and row.count("&lt;script&gt;x&lt;/script&gt;") == 2
+    assert "<b>" not in row and "&lt;b&gt;二号&lt;/b&gt;" in row
+
+
+def test_the_demo_banner_shows_once_the_instance_holds_demo_data(app, office):
+    """The layout reads the demo flag with the header's badges, in one statement, on every page."""
+    from caseflow.services.users import save_user
+    from tests.factories import PASSWORD
+
+    client = signed_in(app, "supervisor")
+    assert 'class="demo-banner"' not in client.get("/team").get_data(as_text=True)
+    with transactional():
+        save_user(username="demo1", display_name="Demo", roles=["clerk"], jurisdiction_ids=[], password=PASSWORD,
+                  is_demo=True)
+    page = client.get("/team")
+    assert 'class="demo-banner"' in page.get_data(as_text=True)
+    assert "提醒 (0)" in text_of(page) and "差评回访（0）" in text_of(page)
+    assert 'class="demo-banner"' in app.test_client().get("/login").get_data(as_text=True)
+
+
+def test_the_reminders_badge_stops_at_99(app, office):
+    """The header counts unread reminders on every page: up to 99, then "99+" (it stops counting there)."""
+    from caseflow.extensions import db
+    from caseflow.models import Reminder
+
+    case = make_case(office, name="提醒数")
+    now = utcnow()
+
+    def remind(minutes: range) -> None:  # one reminder per deadline (they are unique by deadline)
+        with transactional():
+            for minute in minutes:
+                db.session.add(Reminder(user_id=office["clerk"].id, case_id=case.id, kind="red",
+                                        due_at=now + timedelta(minutes=minute), created_at=now))
+
+    client = signed_in(app, "clerk")
+    remind(range(99))
+    assert "提醒 (99)" in text_of(client.get("/"))
+    remind(range(99, 100))
+    page = text_of(client.get("/"))
+    assert "提醒 (99+)" in page and "提醒 (100)" not in page
