@@ -326,18 +326,16 @@ def capped_unread(village: int | None, case: int | None, cap: int | None = BADGE
 
 def mark_read(user: User, reminder_id: int, now: datetime | None = None) -> Reminder:
     """Mark one of ``user``'s own reminders read; anyone else's (or none) is NotFound."""
-    reminder = db.session.scalar(_own(user).where(Reminder.id == reminder_id))
-    if reminder is None:
-        raise NotFound(REMINDER_NOT_FOUND)
-    if reminder.read_at is None:
-        reminder.read_at = now or utcnow()
-        db.session.flush()
-    return reminder
+    return _mark_read(_own(user).where(Reminder.id == reminder_id), now)
 
 
 def mark_village_read(user: User, reminder_id: int, now: datetime | None = None) -> VillageReminder:
     """Mark one of ``user``'s own village reminders read; anyone else's (or none) is NotFound."""
-    reminder = db.session.scalar(_own_village_reminders(user).where(VillageReminder.id == reminder_id))
+    return _mark_read(_own_village_reminders(user).where(VillageReminder.id == reminder_id), now)
+
+
+def _mark_read(own: sa.Select, now: datetime | None) -> Reminder | VillageReminder:
+    reminder = db.session.scalar(own)
     if reminder is None:
         raise NotFound(REMINDER_NOT_FOUND)
     if reminder.read_at is None:

@@ -290,6 +290,9 @@ def test_the_page_shows_supervisors_their_village_reminders(app, office):
     assert f'href="/team?village={office.village.id}&amp;light=red&amp;assignee=none"' in html
     assert html.count('class="reminder-row unread"') == 2
     assert html.count(f'data-village-reminder-id="{village.id}"') == 1
+    [own_reminder] = reminders_for(office["supervisor"])
+    assert f'action="/reminders/villages/{village.id}/read"' in html  # each kind's own "mark as read"
+    assert f'action="/reminders/{own_reminder.id}/read"' in html
     # Named: only the case they hold.
     assert f'href="/cases/{mine.id}"' in html
     assert f'href="/cases/{first.id}"' not in html and f'href="/cases/{second.id}"' not in html
