@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from caseflow.calendar import utcnow
-from caseflow.extensions import db
+from caseflow.extensions import db, insert_or_nothing
 from caseflow.models import Case, FollowUp, Jurisdiction, Rating, User
 from caseflow.services import access
 from caseflow.services.errors import (
@@ -85,11 +84,9 @@ def rate_case(case: Case, level: Any, comment: str | None, now: datetime | None 
     value, comment = clean_rating(level, comment)
     if not may_be_rated(case):
         raise InvalidTransition(NOT_FINISHED)
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Rating)
     rating_id = db.session.execute(
-        insert.values(case_id=case.id, level=value, comment=comment, created_at=now)
-        .on_conflict_do_nothing(index_elements=["case_id"]).returning(Rating.id)
+        insert_or_nothing(Rating, "case_id").values(case_id=case.id, level=value, comment=comment, created_at=now)
+        .returning(Rating.id)
     ).scalar()
     if rating_id is None:
         raise Conflict(ALREADY_RATED)
