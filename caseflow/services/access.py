@@ -122,11 +122,14 @@ class ReadScope:
     reads_all_need_to_know: bool
 
     def allows(self, jurisdiction_id: int, workflow: str, assignee_id: int | None) -> bool:
-        if jurisdiction_id not in self.jurisdictions:
-            return False
-        if workflow in self.need_to_know:
-            return assignee_id == self.user_id or self.reads_all_need_to_know
-        return True
+        return jurisdiction_id in self.jurisdictions and _need_to_know_allows(
+            workflow, assignee_id, self.user_id, self.need_to_know, self.reads_all_need_to_know)
+
+
+def _need_to_know_allows(workflow: str, assignee_id: int | None, user_id: int, need_to_know: frozenset[str],
+                         reads_all_need_to_know: bool) -> bool:
+    """The rule beside the village's: a need-to-know workflow's case only for its handler and oversight."""
+    return workflow not in need_to_know or assignee_id == user_id or reads_all_need_to_know
 
 
 def read_scope(user: User) -> ReadScope:
@@ -168,9 +171,8 @@ def can_read(user: User, case: Case) -> bool:
                     return False
             elif case.jurisdiction_id not in jurisdiction_ids(user):
                 return False
-    if case.workflow in need_to_know_workflows():
-        return case.assignee_id == user.id or user.has_role(*NEED_TO_KNOW_ROLES)
-    return True
+    return _need_to_know_allows(case.workflow, case.assignee_id, user.id, need_to_know_workflows(),
+                                user.has_role(*NEED_TO_KNOW_ROLES))
 
 
 def readable_case(user: User, case_id: int, *, for_update: bool = False, with_applicant: bool = False) -> Case:
