@@ -11,7 +11,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -38,15 +38,19 @@ babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
 
 
+def dialect_insert(target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``target`` in the session's dialect, which has the ON CONFLICT clauses."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(target)
+
+
 def insert_or_nothing(entity: type[Base], *conflict_columns: str) -> postgresql.Insert | sqlite.Insert:
     """An INSERT into ``entity``'s table that does nothing where a row with the same ``conflict_columns``
     (a unique key) exists, in the session's dialect: a concurrent transaction inserting the same key waits
     for ours, then does nothing, instead of failing on the constraint. Rather than a savepoint around a
     plain INSERT: with the sqlite3 driver, a savepoint opened before the transaction's first write commits
     at once when released."""
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(entity)
-    return insert.on_conflict_do_nothing(index_elements=list(conflict_columns))
+    return dialect_insert(entity).on_conflict_do_nothing(index_elements=list(conflict_columns))
 
 
 @contextmanager

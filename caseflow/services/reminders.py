@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from caseflow.calendar import local_date, utcnow
-from caseflow.extensions import db
+from caseflow.extensions import db, dialect_insert
 from caseflow.models import Case, RedDeadline, Reminder, User, UserRole, VillageReminder
 from caseflow.services import access
 from caseflow.services.deadlines import LightBounds, load_calendar
@@ -127,11 +127,6 @@ def _assignee_may_read(rows: list[sa.Row]) -> list[int]:
     return ids
 
 
-def _dialect_insert():
-    """The INSERT construct of the session's database, for its ON CONFLICT clauses."""
-    return postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _among(ids: list[int]) -> sa.ColumnElement[bool]:
     """Whether ``case.id`` is among ``ids``, the list travelling as one parameter (an integer array on
     PostgreSQL, a JSON array on SQLite) instead of a parameter set per row, which cost several times more
@@ -151,11 +146,10 @@ def _first_time_red(rows: list[sa.Row]) -> set[int]:
     if not ids:
         return set()
     cases, red = Case.__table__, RedDeadline.__table__
-    insert = _dialect_insert()
     # The deadline from the case row this transaction marked (and holds).
     source = sa.select(cases.c.id, cases.c.due_at).where(_among(ids))
     return set(db.session.scalars(
-        insert(red).from_select(["case_id", "due_at"], source)
+        dialect_insert(red).from_select(["case_id", "due_at"], source)
         .on_conflict_do_nothing(index_elements=["case_id", "due_at"]).returning(red.c.case_id)))
 
 
@@ -206,8 +200,7 @@ def _raise_village_reminders(counts: dict[tuple[int, int], tuple[int, int]], now
     values = [{"user_id": user, "village_id": village, "day": day, "cases": cases, "unassigned": unassigned,
                "raised_at": now, "read_at": None}
               for (user, village), (cases, unassigned) in sorted(counts.items())]
-    insert = _dialect_insert()
-    statement = insert(table)
+    statement = dialect_insert(table)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["user_id", "village_id", "day"],
         set_={"cases": table.c.cases + statement.excluded.cases,
@@ -222,13 +215,12 @@ def _insert_reminders(ids: list[int], now: datetime) -> int:
     One INSERT … SELECT: the assignee, kind and deadline come from the case row this transaction just
     marked (and holds). Existing reminders (the unique key: user, case, kind, deadline) are left as they are.
     """
-    insert = _dialect_insert()
     cases, reminders = Case.__table__, Reminder.__table__
     # A WHERE, never a JOIN … ON: SQLite would read ON CONFLICT as the join's condition.
     source = (sa.select(cases.c.assignee_id, cases.c.id, cases.c.reminded_light, cases.c.due_at,
                         sa.literal(now, reminders.c.created_at.type)).where(_among(ids)))
     result = db.session.execute(
-        insert(reminders).from_select(["user_id", "case_id", "kind", "due_at", "created_at"], source)
+        dialect_insert(reminders).from_select(["user_id", "case_id", "kind", "due_at", "created_at"], source)
         .on_conflict_do_nothing(index_elements=["user_id", "case_id", "kind", "due_at"])
         .execution_options(preserve_rowcount=True))
     return result.rowcount  # one statement: the rows inserted, skipped conflicts not counted
