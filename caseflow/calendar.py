@@ -53,24 +53,20 @@ def package_has_year(year: int) -> bool:
     return True
 
 
-# National answers for days of years the installed package covers, worked out once: the package rescans
-# its whole table on every call, and its data cannot change while the process runs. Bounded (a day is a
-# few dozen bytes; 8192 days are 22 years), emptied when full.
-_NATIONAL: dict[date, bool] = {}
-_NATIONAL_SIZE = 8192
-
-
 def national_working_day(day: date) -> bool:
     """Whether ``day`` is a working day by the national calendar, or by the fallback rule (weekends and the
     fixed-date holidays) for a year the installed chinese-calendar lacks."""
     if not package_has_year(day.year):
         return day.weekday() < 5 and (day.month, day.day) not in FIXED_DATE_HOLIDAYS
-    found = _NATIONAL.get(day)
-    if found is None:
-        if len(_NATIONAL) >= _NATIONAL_SIZE:
-            _NATIONAL.clear()
-        found = _NATIONAL[day] = chinese_calendar.is_workday(day)
-    return found
+    return _package_working_day(day)
+
+
+# The package's answers, worked out once: it rescans its whole table on every call, and its data cannot
+# change while the process runs. Only days of years it covers (fallback answers change when an upgrade
+# brings a year). Bounded: 8192 days are 22 years.
+@lru_cache(maxsize=8192)
+def _package_working_day(day: date) -> bool:
+    return chinese_calendar.is_workday(day)
 
 
 @dataclass(frozen=True)
