@@ -36,7 +36,6 @@ from caseflow.services.cases import workflow_of
 from caseflow.services.deadlines import load_calendar
 from caseflow.services.outbox import queue_email
 from caseflow.services.queues import deadline_text, is_open
-from caseflow.workflows.definition import SYSTEM
 
 # A section lists at most this many cases and then says how many more there are (the queue has them all).
 SECTION_LIMIT = 30
@@ -98,13 +97,14 @@ SHARED_SECTIONS = frozenset({"new_unassigned", "team_red"})
 @dataclass
 class DigestRun:
     """What one run of the job works out once for all its recipients rather than once for each: the day's
-    emails already queued, the new unassigned cases of each set of villages (every handler of a township
-    gets the same list), and the lines of the sections several recipients share, in each language (a
-    township's red cases go to each of its supervisors). A user's own cases are listed to them alone:
-    keeping their lines too made the job's process grow from 106 MB to 152 MB over 1,000 recipients at
-    1M cases."""
+    emails already queued, what each recipient may read, the new unassigned cases of each set of villages
+    (every handler of a township gets the same list), and the lines of the sections several recipients
+    share, in each language (a township's red cases go to each of its supervisors). A user's own cases are
+    listed to them alone: keeping their lines too made the job's process grow from 106 MB to 152 MB over
+    1,000 recipients at 1M cases."""
 
     queued_before: set[str] = field(default_factory=set)
+    scopes: dict[int, access.ReadScope] = field(default_factory=dict)  # the recipients' (access.read_scopes)
     unassigned: dict[tuple, Section] = field(default_factory=dict)
     lines: dict[tuple[int, str], Line] = field(default_factory=dict)
 
@@ -167,11 +167,10 @@ def compose_digest(user: User, now: datetime, calendar: OfficeCalendar, run: Dig
     soon = calendar.add_working_days(now, 2).at
     sections = _own_sections(mine, now, end_of_today, soon)
     if user.has_role(*access.HANDLER_ROLES):
-        # Unassigned cases are the same for everyone who sees the same villages with the same right to
+        # Unassigned cases are the same for everyone who may read the same villages with the same right to
         # need-to-know cases (an unassigned one is nobody's own): one query per township, not per handler.
-        # (What access.visible_cases reads of the user, without its query: the villages follow from the places.)
-        seen_by = (access.can_read_cases(user), user.has_role(SYSTEM), frozenset(j.id for j in user.jurisdictions),
-                   user.has_role(*access.NEED_TO_KNOW_ROLES))
+        scope = run.scopes[user.id] if user.id in run.scopes else access.read_scope(user)
+        seen_by = (scope.jurisdictions, scope.reads_all_need_to_know)
         if seen_by not in run.unassigned:
             since = previous_digest_time(now, calendar)
             run.unassigned[seen_by] = _section("new_unassigned", visible.where(
@@ -252,9 +251,11 @@ def send_daily_digests(now: datetime) -> str:
     if not calendar.is_working_day(day):
         return f"{day.isoformat()} is not a working day: no reminder emails"
     # The day's emails already queued by an earlier run, in one query rather than one per user.
+    recipients = digest_recipients()
     run = DigestRun(queued_before=set(db.session.scalars(
-        sa.select(OutboxMessage.key).where(OutboxMessage.key.like(f"{_key_prefix(now)}%")))))
-    queued = sum(queue_digest(user, now, calendar, run) for user in digest_recipients())
+        sa.select(OutboxMessage.key).where(OutboxMessage.key.like(f"{_key_prefix(now)}%")))),
+        scopes=access.read_scopes(recipients))
+    queued = sum(queue_digest(user, now, calendar, run) for user in recipients)
     return f"{queued} reminder email(s) queued for {day.isoformat()}"
 
 

@@ -263,3 +263,14 @@ def test_listing_a_need_to_know_case_in_an_email_is_logged_as_a_read_once(office
     assert reads == {("supervisor", "digest"), ("clerk2", "digest")}
     assert len(reads_of(reload(desk["procedure"]))) == 2
     assert reads_of(reload(desk["overdue"])) == []  # other cases' reads are not logged
+
+
+def test_a_handed_back_need_to_know_case_is_new_and_unassigned_only_for_those_who_may_read_it(office, desk):
+    handed_back = make_procedure_case(office, by="clerk2", now=at(23, 10))
+    with transactional():
+        reload(handed_back).assignee = None
+    run_digest()  # the clerk and the supervisor see the same villages: only the right to need-to-know differs
+    supervisor = sections(queued()["supervisor@example.test"].text_body)["新收未分派"]
+    clerk = sections(queued()["clerk@example.test"].text_body)["新收未分派"]
+    assert f"{BASE}/cases/{handed_back.id}" in supervisor
+    assert f"{BASE}/cases/{handed_back.id}" not in clerk and f"{BASE}/cases/{desk['new'].id}" in clerk
