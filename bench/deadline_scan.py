@@ -52,32 +52,28 @@ def data_now() -> datetime:
 
 
 def settle(now: datetime, *, from_scratch: bool = False) -> None:
-    """Start again from the data as a scheduler running on time would have left it at ``now`` (as bench.generate
-    writes it): every yellow or red open case remembered at its light. The reminders themselves are deleted,
-    so a run creates the same ones again. ``from_scratch``: nothing remembered, as right after the upgrade of a
-    database whose reminders were lost (the first scan then has every yellow and red case to remind about)."""
+    """Start again from the data as a scheduler running on time would have left it at ``now`` (as
+    bench.generate writes it): every yellow or red open case remembered at its light, the red ones counted.
+    The reminders themselves are deleted, so a run creates the same ones again. ``from_scratch``: nothing
+    remembered, as right after the upgrade of a database whose reminders were lost (the first scan then has
+    every yellow and red case to remind about)."""
     from caseflow.extensions import db, transactional
-    from caseflow.models import Case, RedDeadline, Reminder, VillageReminder
+    from caseflow.models import CaseDeadline, Reminder, VillageReminder
     from caseflow.services.deadlines import LightBounds, load_calendar
 
     bounds = LightBounds.at(now, load_calendar())
-    cases = Case.__table__
+    marks = CaseDeadline.__table__
     remembered = sa.null() if from_scratch else sa.case(
-        (sa.and_(cases.c.closed_at.is_(None), bounds.where("red")), "red"),
-        (sa.and_(cases.c.closed_at.is_(None), bounds.where("yellow")), "yellow"), else_=sa.null())
+        (marks.c.due_at < bounds.now, "red"), (marks.c.due_at <= bounds.yellow_until, "yellow"), else_=sa.null())
     with transactional():
         db.session.execute(sa.delete(Reminder))
         db.session.execute(sa.delete(VillageReminder))
-        # Only the rows that differ: after a run, the cases that run marked.
-        db.session.execute(sa.update(cases).where(cases.c.reminded_light.is_distinct_from(remembered))
-                           .values(reminded_light=remembered))
-        red = RedDeadline.__table__
-        db.session.execute(sa.delete(red).where(~sa.exists().where(
-            cases.c.id == red.c.case_id, cases.c.due_at == red.c.due_at, cases.c.reminded_light == "red")))
-        db.session.execute(red.insert().from_select(
-            ["case_id", "due_at"],
-            sa.select(cases.c.id, cases.c.due_at).where(cases.c.reminded_light == "red", ~sa.exists().where(
-                red.c.case_id == cases.c.id, red.c.due_at == cases.c.due_at))))
+        # Only the rows that differ: after a run, the cases that run marked. Red ones counted in their
+        # villages' reminders.
+        counted = sa.func.coalesce(remembered == "red", sa.false())
+        db.session.execute(sa.update(marks).where(marks.c.reminded_light.is_distinct_from(remembered)
+                                                  | marks.c.red_counted.is_distinct_from(counted))
+                           .values(reminded_light=remembered, red_counted=counted))
     _tidy()
 
 
@@ -88,18 +84,18 @@ def _tidy() -> None:
     if db.engine.dialect.name != "postgresql":
         return
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(sa.text('VACUUM (ANALYZE) "case", reminder, village_reminder, red_deadline'))
+        connection.execute(sa.text("VACUUM (ANALYZE) case_deadline, reminder, village_reminder"))
 
 
 def worsened_count(now: datetime) -> int:
     """How many open cases the scan at ``now`` would read."""
     from caseflow.extensions import db
     from caseflow.services.deadlines import LightBounds, load_calendar
-    from caseflow.models import Case
+    from caseflow.models import CaseDeadline
     from caseflow.services.reminders import worse_than_reminded
 
     bounds = LightBounds.at(now, load_calendar())
-    total = sum(db.session.scalar(sa.select(sa.func.count()).select_from(Case).where(remembered, worse))
+    total = sum(db.session.scalar(sa.select(sa.func.count()).select_from(CaseDeadline).where(remembered, worse))
                 for remembered, worse, _ in worse_than_reminded(bounds))
     db.session.rollback()
     return total
@@ -128,7 +124,7 @@ def leave_changes(now: datetime, changes: int) -> int:
     cases at once in generated data): this picks about ``changes`` of one lump, with its real mix of cases
     turning yellow and turning red."""
     from caseflow.extensions import db, transactional
-    from caseflow.models import Case
+    from caseflow.models import CaseDeadline
     from caseflow.services.deadlines import LightBounds, load_calendar
     from caseflow.services.reminders import worse_than_reminded
 
@@ -137,11 +133,11 @@ def leave_changes(now: datetime, changes: int) -> int:
     if step == 1:
         return total
     bounds = LightBounds.at(now, load_calendar())
-    cases = Case.__table__
+    marks = CaseDeadline.__table__
     with transactional():
-        for remembered, worse, _light in worse_than_reminded(bounds):
-            db.session.execute(sa.update(cases).where(remembered, worse, cases.c.id % step != 0).values(
-                reminded_light=sa.case((bounds.where("red"), "red"), else_="yellow")))
+        for remembered, worse, light in worse_than_reminded(bounds):
+            db.session.execute(sa.update(marks).where(remembered, worse, marks.c.case_id % step != 0)
+                               .values(reminded_light=light))
     _tidy()
     return worsened_count(now)
 

@@ -43,10 +43,10 @@ seven closed cases that have a receipt.
 
 Run against ``now``, the data is what a scheduler that ran every job on time would have left: no notice
 has ended unnoticed, no payment period passed unmarked, no exit date passed, this year's reconfirmations are
-open, procedure details past retention are purged, late charges are brought up to today, and (when the
-column exists) ``case.reminded_light`` holds the light the deadline scan last reminded about, and (when the
-table exists) ``red_deadline`` the deadlines of the red ones, as counted in their villages' reminders, so a
-scan right after generation has nothing new to say. No Reminder rows are written.
+open, procedure details past retention are purged, late charges are brought up to today, and
+``case_deadline`` (filled by the database's triggers as the cases go in) remembers the light the deadline
+scan last reminded about, the red ones counted in their villages' reminders, so a scan right after
+generation has nothing new to say. No Reminder rows are written.
 
 How faithful: ``tests/bench/test_generate.py`` replays generated histories through the real services
 (``open_case``, ``apply_transition``, ``assign_case``, ``record_payment``, the retention purge) at the recorded
@@ -1440,7 +1440,7 @@ class Emitter:
 
     def __init__(self, writer: Writer, clock: Clock, staff: Staff, schemes: dict[str, dict], fee_types: dict[str, int],
                  notices: dict[tuple[int, int], tuple[int, int]], batches: dict[tuple[str, int], dict],
-                 people: "People", reminded_light: bool = False):
+                 people: "People"):
         from caseflow.services.audit import GENESIS, event_hash
         from caseflow.services.cases import WITHHELD
 
@@ -1451,7 +1451,6 @@ class Emitter:
 
         self.ids = Ids()
         self.review_states = REVIEW_STATES
-        self.reminded_light = reminded_light
         self.lights: Counter = Counter()
         self.states: Counter = Counter()
         self.late_cases = 0
@@ -1559,9 +1558,7 @@ class Emitter:
             case_id, number, plan.pin, wf.name, wf.version, state, version, self.staff.village_ids[plan.village],
             plan.person + 1, plan.assignee, plan.opener, w.ts(plan.times[0]), w.ts(entered), w.ts(target),
             w.ts(due), w.flag(provisional), w.ts(paused_since), paused, w.ts(closed),
-            state if closed is not None else None, w.json(data), w.ts(purged), late)
-            # The deadline scan (services/reminders.py) has already reminded about every yellow or red case.
-            + ((light if light in ("yellow", "red") else None,) if self.reminded_light else ()))
+            state if closed is not None else None, w.json(data), w.ts(purged), late))
         if wf.name == "subsidy":
             self._enrolment(plan, case_id, data, out)
         if fee is not None:
@@ -1776,9 +1773,7 @@ def generate(app, cases: int, open_share: float = 0.2, seed: int = 1, users: int
         _write_reference(writer, connection, staff, people, password_hash, now_ts, notices, notice_starts, batches,
                          numbers)
     say(f"planned in {planned - started:.0f} s; writing")
-    case_columns = {column["name"] for column in sa.inspect(engine).get_columns("case")}
-    reminded = "reminded_light" in case_columns
-    emitter = Emitter(writer, clock, staff, schemes, fee_types, notices, batches, people, reminded)
+    emitter = Emitter(writer, clock, staff, schemes, fee_types, notices, batches, people)
     for first in range(0, len(plans), BATCH_CASES):
         out: dict[str, list] = {name: [] for name in WRITE_ORDER}
         for offset, plan in enumerate(plans[first:first + BATCH_CASES]):
@@ -1786,16 +1781,14 @@ def generate(app, cases: int, open_share: float = 0.2, seed: int = 1, users: int
             emitter.emit(plan, case_id, numbers["by_plan"].get(plan.index), out)
             plans[first + offset] = None  # written: let it go
         with writer.begin() as connection, connection.begin():
-            writer.write(connection, "case", CASE_COLUMNS + (("reminded_light",) if reminded else ()), out.pop("case"))
+            writer.write(connection, "case", CASE_COLUMNS, out.pop("case"))
             writer.write(connection, "case_event", EVENT_COLUMNS, out.pop("case_event"))
             for name, rows in out.items():
                 writer.write(connection, name, SIDE_COLUMNS[name], rows)
         if (first // BATCH_CASES + 1) % 20 == 0:
             say(f"wrote {first + BATCH_CASES} cases ({time.perf_counter() - started:.0f} s)")
-    if reminded and sa.inspect(engine).has_table("red_deadline"):
-        with writer.begin() as connection, connection.begin():
-            connection.exec_driver_sql("INSERT INTO red_deadline (case_id, due_at) "
-                                       "SELECT id, due_at FROM \"case\" WHERE reminded_light = 'red'")
+    with writer.begin() as connection, connection.begin():
+        _remember_reminded_lights(connection, clock.bounds)
     written = time.perf_counter()
     _finish_database(engine, analyze)
     finished = time.perf_counter()
@@ -1819,6 +1812,17 @@ def generate(app, cases: int, open_share: float = 0.2, seed: int = 1, users: int
         "seconds_by_phase": {"plan": round(planned - started, 1), "write": round(written - planned, 1),
                              "analyze": round(finished - written, 1)},
     }
+
+
+def _remember_reminded_lights(connection: sa.Connection, bounds) -> None:
+    """As the deadline scan (services/reminders.py) would have left it: every yellow or red open case
+    reminded about at its light, the red ones' deadlines counted in their villages' reminders."""
+    from caseflow.models import CaseDeadline
+
+    marks = CaseDeadline.__table__
+    red = marks.c.due_at < bounds.now
+    connection.execute(sa.update(marks).where(marks.c.due_at <= bounds.yellow_until).values(
+        reminded_light=sa.case((red, "red"), else_="yellow"), red_counted=red))
 
 
 def plan_cases(cases: int, open_share: float, seed: int, users: int, now: datetime,

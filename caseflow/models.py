@@ -183,9 +183,6 @@ class Case(db.Model):
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Steps finished after their legal deadline: the monthly report's on-time rate counts cases with none.
     late_steps: Mapped[int] = mapped_column(default=0, server_default="0")
-    # The light ("yellow", "red") the deadline scan last reminded about for the current due_at and assignee;
-    # NULL again whenever either changes (services/reminders.py), so the scan reads only cases that got worse.
-    reminded_light: Mapped[str | None] = mapped_column(sa.String(8))
 
     jurisdiction: Mapped[Jurisdiction] = relationship()
     applicant: Mapped[Person] = relationship()
@@ -231,9 +228,6 @@ class Case(db.Model):
                  "jurisdiction_id", "state_entered_at", "opened_at", "id"),
         sa.Index("ix_case_open_jurisdiction",
                  "jurisdiction_id", "workflow", "state_entered_at", "opened_at", "due_at", "id",
-                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
-        # The deadline scan's candidates: open cases by remembered light and deadline (services/reminders.py).
-        sa.Index("ix_case_reminder_scan", "reminded_light", "due_at",
                  sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
     )
 
@@ -739,14 +733,38 @@ class VillageReminder(db.Model):
     )
 
 
-class RedDeadline(db.Model):
-    """A case's deadline that passed and was counted in its village's reminders, once: a case whose mark
-    the scan cleared and set again (a new assignee) is not counted twice; a new deadline is counted anew."""
+class CaseDeadline(db.Model):
+    """An open case's running legal deadline as the deadline scan watches it, with the light it last reminded
+    about (services/reminders.py): one row per open case that has a deadline.
 
-    __tablename__ = "red_deadline"
+    Its rows are written by database triggers on ``case`` (migration d2f6a8c4e1b3), in the transaction that
+    changes the case; the application only marks them (the scan). A case opened, or one whose ``due_at``,
+    assignee or closing changed, has its row remember no light (the scan reminds about the new deadline or
+    the new holder); a closed case, or one whose clock stopped, loses it. The scan marks the light here, not
+    on ``case``: the mark rewrites a row with two indexes instead of one with twenty (issue 6).
+    ``jurisdiction_id``, ``workflow`` and ``assignee_id`` are copies of the case's, so the scan decides whom
+    to tell from these rows alone.
+    """
+
+    __tablename__ = "case_deadline"
 
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case.id", ondelete="CASCADE"), primary_key=True)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "yellow" or "red": the light last reminded about for this deadline and holder; NULL: none yet.
+    reminded_light: Mapped[str | None] = mapped_column(sa.String(8))
+    # This deadline, passed, was counted in its village's reminders: once per deadline, so a case handed to
+    # someone else (its light forgotten, its deadline kept) is not counted again; a new deadline is.
+    red_counted: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Copies kept by the triggers, so no foreign keys of their own: the case's are the ones that hold, and
+    # each would cost every transition a lookup (and a row lock) more.
+    jurisdiction_id: Mapped[int]
+    workflow: Mapped[str] = mapped_column(sa.String(40))
+    assignee_id: Mapped[int | None]
+
+    __table_args__ = (
+        # The scan's candidates: by remembered light and deadline, two ranges.
+        sa.Index("ix_case_deadline_scan", "reminded_light", "due_at"),
+    )
 
 
 class Report(db.Model):

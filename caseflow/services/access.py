@@ -180,7 +180,10 @@ def readable_case(user: User, case_id: int, *, for_update: bool = False, with_ap
 
     Its village comes in the same query (``can_read`` needs its township), and its applicant too when
     asked for (a page or answer that shows the case). ``for_update`` locks the case row only, not the
-    village's, which every case of the village shares."""
+    village's, which every case of the village shares, and as FOR NO KEY UPDATE (what the step's own
+    UPDATE takes): rows that refer to the case may still be inserted meanwhile, as the deadline scan does
+    while it holds the case's ``case_deadline`` row, which the step's UPDATE then waits for (FOR UPDATE
+    would make the two wait for each other)."""
     if for_update:  # statements built once: their cache key is worked out once, not on every step
         locked = _LOCKED_CASE_WITH_APPLICANT if with_applicant else _LOCKED_CASE
         case = db.session.execute(locked, {"case_id": case_id}).scalar_one_or_none()
@@ -195,7 +198,7 @@ _WITH_VILLAGE = (joinedload(Case.jurisdiction, innerjoin=True),)
 _WITH_APPLICANT = (*_WITH_VILLAGE, joinedload(Case.applicant, innerjoin=True))
 _LOCKED_CASE, _LOCKED_CASE_WITH_APPLICANT = (
     sa.select(Case).options(*options).where(Case.id == sa.bindparam("case_id"))
-    .with_for_update(of=Case).execution_options(populate_existing=True)
+    .with_for_update(of=Case, key_share=True).execution_options(populate_existing=True)
     for options in (_WITH_VILLAGE, _WITH_APPLICANT))
 
 

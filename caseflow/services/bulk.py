@@ -105,9 +105,11 @@ def _check_request(selection: list[tuple[int, int]], actor: User, reason: str | 
 
 
 def _load(selection: list[tuple[int, int]], actor: User) -> dict[int, Case]:
-    """The selected cases ``actor`` may read, locked (in id order, so two bulk actions cannot deadlock)."""
+    """The selected cases ``actor`` may read, locked (in id order, so two bulk actions cannot deadlock; FOR
+    NO KEY UPDATE, as ``access.readable_case`` says why)."""
     ids = sorted({case_id for case_id, _seen in selection if 0 < case_id < 2**31})  # no other id exists
-    cases = db.session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id).with_for_update())
+    cases = db.session.scalars(sa.select(Case).where(Case.id.in_(ids)).order_by(Case.id)
+                               .with_for_update(key_share=True))
     return {case.id: case for case in cases if access.can_read(actor, case)}
 
 

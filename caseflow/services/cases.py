@@ -12,11 +12,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db, insert_or_nothing
-from caseflow.models import Case, Jurisdiction, NumberSequence, Person, User
+from caseflow.models import Case, CaseDeadline, Jurisdiction, NumberSequence, Person, User
 from caseflow.services import access
 from caseflow.services.audit import append_event
 from caseflow.services.choices import configured_choices
-from caseflow.services.deadlines import forget_reminded_light, load_policy, refresh_deadlines
+from caseflow.services.deadlines import load_policy, refresh_deadlines
 from caseflow.services.errors import (
     CASE_NOT_FOUND, INVALID_DATA, STALE, Conflict, InvalidTransition, NotFound, PermissionDenied, Refused,
     ServiceError, ValidationFailed,
@@ -192,7 +192,6 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
             issue_receipt(case, workflow, now)
         if step.issues_receipt and case.assignee_id is None and actor.has_role(*access.HANDLER_ROLES):
             case.assignee = actor
-            forget_reminded_light(case)
         event_data = _audit_data(workflow, clean) | (
             {"number": case.number} if step.issues_receipt or numbered_now else {})
         hooks = _HOOKS.get(workflow.name)
@@ -223,6 +222,12 @@ def _enter_state(case: Case, workflow: Workflow, now: datetime) -> None:
 def issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
     """Give the case its human receipt number (办件编号) and the PIN for the applicant's progress look-up."""
     key = f"{workflow.receipt_prefix}{local_date(now).year}"
+    # Setting the number (a unique column) makes PostgreSQL's UPDATE of the case take FOR UPDATE, which
+    # would wait for a deadline scan inserting reminders of the case while the UPDATE's trigger waits for
+    # the scan's hold on the case's deadline row: a deadlock. Waiting for that row first, before the
+    # UPDATE, lets the scan finish. (A case not yet inserted has no such row.)
+    if case.id is not None:
+        db.session.execute(_HOLD_DEADLINE_ROW, {"case_id": case.id})
     # One atomic UPDATE ... RETURNING: concurrent acceptances never get the same number.
     last = db.session.execute(_BUMP_NUMBER, {"sequence_key": key}).scalar()
     if last is None:  # the year's first number: create its counter (whoever races us, one row), then count
@@ -232,6 +237,9 @@ def issue_receipt(case: Case, workflow: Workflow, now: datetime) -> None:
     case.pin = f"{secrets.randbelow(10**6):06d}"
 
 
+_HOLD_DEADLINE_ROW = (sa.select(CaseDeadline.__table__.c.case_id)
+                      .where(CaseDeadline.__table__.c.case_id == sa.bindparam("case_id"))
+                      .with_for_update(key_share=True))
 _BUMP_NUMBER = (sa.update(NumberSequence).where(NumberSequence.key == sa.bindparam("sequence_key"))
                 .values(last=NumberSequence.last + 1).returning(NumberSequence.last))
 
@@ -264,8 +272,6 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
         raise Conflict(STALE)
     previous = case.assignee.username if case.assignee else None
     with db.session.no_autoflush:
-        if case.assignee_id != (assignee.id if assignee else None):  # a new assignee hears of the deadline
-            forget_reminded_light(case)
         case.assignee = assignee
         append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
                      data={"from": previous, "to": assignee.username if assignee else None})

@@ -7,7 +7,6 @@ from typing import Callable, Literal, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.orm.attributes import flag_modified
 
 from caseflow.calendar import Deadline, OfficeCalendar, utcnow
 from caseflow.extensions import db
@@ -136,14 +135,14 @@ def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy | N
 
     A closed case, or one whose clock is stopped (waiting for the applicant), has no deadline. Without a
     ``policy`` the one in force is loaded, only when the state has a deadline (a closing step needs none).
-    The workflow's cap, if it has one, may bring the legal deadline forward.
+    The workflow's cap, if it has one, may bring the legal deadline forward. A new deadline is reminded
+    about afresh: the database gives it a ``case_deadline`` row remembering no light (models.CaseDeadline).
     """
     without = (case.closed_at is not None or case.state in workflow.clock_stopped
                or case.state not in workflow.deadlines)  # no shipped rule: no admin change can add one
     if not without:
         policy = policy or load_policy()
     rule = None if without else policy.rule(workflow, case.state)
-    before = case.due_at
     if rule is None:
         case.target_at = case.due_at = None
         case.deadline_provisional = False
@@ -157,19 +156,6 @@ def refresh_deadlines(case: Case, workflow: Workflow, policy: DeadlinePolicy | N
         case.due_at = limit.at
         case.target_at = target.at if target else None
         case.deadline_provisional = limit.provisional or bool(target and target.provisional)
-    if case.due_at != before:
-        forget_reminded_light(case)
-
-
-def forget_reminded_light(case: Case) -> None:
-    """The legal deadline or the assignee of ``case`` changed: the deadline scan reminds about it afresh.
-
-    Call wherever ``due_at`` or the assignee is set. The column is written by the flush's UPDATE even when
-    it was already NULL in this session: the scan marks cases without bumping their version
-    (services/reminders.py), so it may have set the row since the case was loaded.
-    """
-    case.reminded_light = None
-    flag_modified(case, "reminded_light")
 
 
 def recompute_open_deadlines(*, only_provisional: bool = False) -> int:

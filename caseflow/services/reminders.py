@@ -8,9 +8,9 @@ Two kinds, both idempotent (a second scan, or two schedulers racing, add nothing
 - A village reminder (``VillageReminder``) tells each supervisor of a village how many of its cases turned
   red on one office day, and how many of those nobody holds; it links to the team queue's overdue cases of
   that village. One per (supervisor, village, day): each scan that day adds the cases it saw turn red and
-  makes it unread again. A case counts once per deadline (``RedDeadline``): handed to someone else and
-  marked red again, it is not counted twice. It counts, for each supervisor, only the cases they may read,
-  and names none.
+  makes it unread again. A case counts once per deadline (``CaseDeadline.red_counted``): handed to someone
+  else and marked red again, it is not counted twice. It counts, for each supervisor, only the cases they
+  may read, and names none.
 
 Supervisors used to get a case reminder for every case of their township turning red. With about 40
 supervisors to a township that was 26 rows per changed case, most never read: the scan at 50,000 changes
@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql
 
 from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db, dialect_insert
-from caseflow.models import Case, RedDeadline, Reminder, User, UserRole, VillageReminder
+from caseflow.models import CaseDeadline, Reminder, User, UserRole, VillageReminder
 from caseflow.services import access
 from caseflow.services.deadlines import LightBounds, load_calendar
 from caseflow.services.errors import NotFound
@@ -54,44 +54,51 @@ class DeadlineScan:
 def worse_than_reminded(bounds: LightBounds) -> tuple[tuple[sa.ColumnElement[bool], sa.ColumnElement[bool],
                                                        sa.ColumnElement[str]], ...]:
     """Open cases whose light at ``bounds`` is worse than the one last reminded about, as (light remembered,
-    deadline now worse, light now) conditions: reminded yellow and now red; never reminded and now yellow or
-    red. Together, the first two are one range of ``ix_case_reminder_scan``."""
-    case = Case.__table__.c
+    deadline now worse, light now) conditions on ``case_deadline``: reminded yellow and now red; never
+    reminded and now yellow or red. Each is one range of ``ix_case_deadline_scan``."""
+    marks = CaseDeadline.__table__.c
     return (
-        (sa.and_(case.closed_at.is_(None), case.reminded_light == "yellow"), case.due_at < bounds.now,
-         sa.literal("red")),
-        (sa.and_(case.closed_at.is_(None), case.reminded_light.is_(None)), case.due_at <= bounds.yellow_until,
-         sa.case((case.due_at < bounds.now, "red"), else_="yellow")),
+        (marks.reminded_light == "yellow", marks.due_at < bounds.now, sa.literal("red")),
+        (marks.reminded_light.is_(None), marks.due_at <= bounds.yellow_until,
+         sa.case((marks.due_at < bounds.now, "red"), else_="yellow")),
     )
 
 
 def _mark_worsened(bounds: LightBounds) -> list[sa.Row]:
-    """Mark every case whose light got worse with its light now, returning what the recipients depend on.
+    """Mark every case whose light got worse with its light now, returning what the recipients depend on:
+    (case, village, workflow, assignee, light now, whether its deadline is counted red for the first time).
 
-    One UPDATE … RETURNING per remembered light, so the rows marked are exactly the rows read, and they
-    stay locked until the scan commits: on PostgreSQL a transition or hand-over that changed a row meanwhile
-    makes READ COMMITTED check the condition again on the new row version (a later deadline or a new
-    assignee has cleared the mark: the case is judged afresh); SQLite runs one writer at a time. A Core
-    UPDATE, so ``Case.version`` stays (a clerk's open form is still current).
+    UPDATE … RETURNING of ``case_deadline`` per remembered light, so the rows marked are exactly the rows
+    read, and they stay locked until the scan commits: first the rows turning red whose deadline was never
+    counted (marked counted), then the rest of the range. A transition or hand-over that changes the
+    case's deadline or holder rewrites its row (the triggers of migration d2f6a8c4e1b3): meanwhile it waits
+    for the scan, and the new deadline or holder is judged afresh; one that committed first has rewritten
+    (or deleted) the row the scan would mark, and PostgreSQL's READ COMMITTED checks the condition again
+    on what it left. SQLite runs one writer at a time. The case row itself is not written, so
+    ``Case.version`` stays (a clerk's open form is still current).
     """
-    cases = Case.__table__
+    marks = CaseDeadline.__table__
     # In this order: the functions below unpack the rows.
-    returned = (cases.c.id, cases.c.jurisdiction_id, cases.c.workflow, cases.c.assignee_id, cases.c.reminded_light)
+    returned = (marks.c.case_id, marks.c.jurisdiction_id, marks.c.workflow, marks.c.assignee_id,
+                marks.c.reminded_light)
+    first_red = sa.and_(marks.c.due_at < bounds.now, marks.c.red_counted.is_(False))
     rows: list[sa.Row] = []
     for remembered, worse, light in worse_than_reminded(bounds):
         # The earliest deadline remembered at this light, straight from the index's order. Bounding the
         # range by it tells the planner how few rows qualify: PostgreSQL cannot know that cases never
-        # reminded are mostly far from due, and estimated a sizeable share, then scanned the table.
+        # reminded are mostly far from due, and may estimate a sizeable share, then scan the table.
         earliest = db.session.scalar(
-            sa.select(cases.c.due_at).where(remembered, cases.c.due_at.is_not(None))
-            .order_by(cases.c.reminded_light, cases.c.due_at).limit(1))
+            sa.select(marks.c.due_at).where(remembered).order_by(marks.c.reminded_light, marks.c.due_at).limit(1))
         if earliest is None:
             continue
-        condition = sa.and_(remembered, cases.c.due_at >= earliest, worse)
+        condition = sa.and_(remembered, marks.c.due_at >= earliest, worse)
         # Look before writing: with nothing changed the scan stays read-only (no write lock on SQLite).
         if db.session.scalar(sa.select(sa.exists().where(condition))):
-            rows += db.session.execute(
-                sa.update(cases).where(condition).values(reminded_light=light).returning(*returned)).all()
+            # The first update's rows leave the range (their light is remembered now): the second has the rest.
+            for where, values, counted in ((first_red, {"red_counted": True}, True), (sa.true(), {}, False)):
+                rows += db.session.execute(
+                    sa.update(marks).where(condition, where).values(reminded_light=light, **values)
+                    .returning(*returned, sa.literal(counted))).all()
     return rows
 
 
@@ -120,7 +127,7 @@ def _assignee_may_read(rows: list[sa.Row]) -> list[int]:
     """The marked cases whose assignee may (still) read them: those to raise a case reminder for."""
     assignees = _assignee_scopes(rows)
     ids: list[int] = []
-    for case_id, place, workflow, assignee, _light in rows:
+    for case_id, place, workflow, assignee, _light, _first_red in rows:
         scope = assignees.get(assignee)
         if scope is not None and scope.allows(place, workflow, assignee):
             ids.append(case_id)
@@ -128,51 +135,35 @@ def _assignee_may_read(rows: list[sa.Row]) -> list[int]:
 
 
 def _among(ids: list[int]) -> sa.ColumnElement[bool]:
-    """Whether ``case.id`` is among ``ids``, the list travelling as one parameter (an integer array on
-    PostgreSQL, a JSON array on SQLite) instead of a parameter set per row, which cost several times more
-    than the statements themselves."""
-    cases = Case.__table__
+    """Whether a ``case_deadline`` row is of a case among ``ids``, the list travelling as one parameter (an
+    integer array on PostgreSQL, a JSON array on SQLite) instead of a parameter set per row, which cost
+    several times more than the statements themselves."""
+    case_id = CaseDeadline.__table__.c.case_id
     if db.session.get_bind().dialect.name == "postgresql":
-        return cases.c.id == sa.func.any(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Integer)))
-    return cases.c.id.in_(sa.select(sa.func.json_each(sa.bindparam("ids", json.dumps(ids)))
-                                    .table_valued("value").c.value))
-
-
-def _first_time_red(rows: list[sa.Row]) -> set[int]:
-    """Record the deadline of each case among ``rows`` marked red; returns the ids of those whose deadline
-    was not recorded yet. A case whose mark was cleared by a new assignee, and set again, is left out: its
-    supervisors have counted this deadline already."""
-    ids = sorted(case_id for case_id, _place, _workflow, _assignee, light in rows if light == "red")
-    if not ids:
-        return set()
-    cases, red = Case.__table__, RedDeadline.__table__
-    # The deadline from the case row this transaction marked (and holds).
-    source = sa.select(cases.c.id, cases.c.due_at).where(_among(ids))
-    return set(db.session.scalars(
-        dialect_insert(red).from_select(["case_id", "due_at"], source)
-        .on_conflict_do_nothing(index_elements=["case_id", "due_at"]).returning(red.c.case_id)))
+        return case_id == sa.func.any(sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Integer)))
+    return case_id.in_(sa.select(sa.func.json_each(sa.bindparam("ids", json.dumps(ids)))
+                                 .table_valued("value").c.value))
 
 
 def _village_counts(rows: list[sa.Row]) -> dict[tuple[int, int], tuple[int, int]]:
-    """(cases, unassigned) turning red for the first time with their deadline among ``rows``, by
-    (supervisor, village), counting for each supervisor only the cases they may read.
+    """(cases, unassigned) among ``rows`` whose deadline is counted red for the first time, by (supervisor,
+    village), counting for each supervisor only the cases they may read.
 
     The cases are first grouped by village and workflow, so each supervisor is checked once per group, not
     per case: one who may read a group's cases without holding them (``ReadScope.allows`` with no assignee)
     counts them all; one who may not (a need-to-know workflow) counts only those they hold."""
-    first_time = _first_time_red(rows)
-    if not first_time:
-        return {}
     groups: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     held: dict[tuple[int, str, int], int] = defaultdict(int)  # cases, by holder
-    for case_id, place, workflow, assignee, _light in rows:
-        if case_id in first_time:
+    for _case_id, place, workflow, assignee, _light, first_red in rows:
+        if first_red:
             group = groups[place, workflow]
             group[0] += 1
             if assignee is None:
                 group[1] += 1
             else:
                 held[place, workflow, assignee] += 1
+    if not groups:
+        return {}
     supervisors = _supervisor_scopes()
     counts: dict[tuple[int, int], tuple[int, int]] = {}
     for (village, workflow), (cases, unassigned) in groups.items():
@@ -192,8 +183,8 @@ def _raise_village_reminders(counts: dict[tuple[int, int], tuple[int, int]], now
     """Add ``counts`` to each (supervisor, village)'s reminder of the office day of ``now``, creating it
     or making it unread again; returns how many were raised.
 
-    Each case's deadline is counted by the one scan that recorded it (``_first_time_red``), so adding is
-    exact even when two schedulers race. Rows go in key order: two scans adding to the same reminders take
+    Each case's deadline is counted by the one scan that marked it counted (``_mark_worsened``), so adding
+    is exact even when two schedulers race. Rows go in key order: two scans adding to the same reminders take
     their locks in the same order and cannot deadlock."""
     table = VillageReminder.__table__
     day = local_date(now)
@@ -212,12 +203,12 @@ def _raise_village_reminders(counts: dict[tuple[int, int], tuple[int, int]], now
 def _insert_reminders(ids: list[int], now: datetime) -> int:
     """Raise a reminder to the assignee of each of the marked cases ``ids``; returns how many were new.
 
-    One INSERT … SELECT: the assignee, kind and deadline come from the case row this transaction just
-    marked (and holds). Existing reminders (the unique key: user, case, kind, deadline) are left as they are.
+    One INSERT … SELECT: the assignee, kind and deadline come from the row this transaction just marked
+    (and holds). Existing reminders (the unique key: user, case, kind, deadline) are left as they are.
     """
-    cases, reminders = Case.__table__, Reminder.__table__
+    marks, reminders = CaseDeadline.__table__, Reminder.__table__
     # A WHERE, never a JOIN … ON: SQLite would read ON CONFLICT as the join's condition.
-    source = (sa.select(cases.c.assignee_id, cases.c.id, cases.c.reminded_light, cases.c.due_at,
+    source = (sa.select(marks.c.assignee_id, marks.c.case_id, marks.c.reminded_light, marks.c.due_at,
                         sa.literal(now, reminders.c.created_at.type)).where(_among(ids)))
     result = db.session.execute(
         dialect_insert(reminders).from_select(["user_id", "case_id", "kind", "due_at", "created_at"], source)
@@ -228,13 +219,12 @@ def _insert_reminders(ids: list[int], now: datetime) -> int:
 
 def run_deadline_scan(now: datetime) -> DeadlineScan:
     """Raise reminders for open cases whose deadline light got worse since the last scan, and remember the
-    light on each case (``Case.reminded_light``, cleared by ``deadlines.forget_reminded_light`` when the
-    deadline or the assignee changes).
+    light on each case's ``case_deadline`` row (a new deadline or a new assignee makes it remember none).
 
     Yellow and red remind the assignee, if they may read the case (``access.read_scope``), with a case
     reminder; its unique key (user, case, kind, deadline) with ON CONFLICT DO NOTHING raises nothing twice,
     even for a case marked afresh. Red also adds the case to the village reminder of the day of each
-    supervisor over its village who may read it, once per deadline (``RedDeadline``, the same way).
+    supervisor over its village who may read it, once per deadline (``CaseDeadline.red_counted``).
     """
     bounds = LightBounds.at(now, load_calendar())
     rows = _mark_worsened(bounds)

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from bench.deadline_scan import measure, settle, timed_scan
 from bench.generate import generate
 from caseflow.extensions import db
-from caseflow.models import Case, RedDeadline, Reminder, User, UserRole, VillageReminder
+from caseflow.models import Case, CaseDeadline, Reminder, User, UserRole, VillageReminder
 from caseflow.services import access
+from caseflow.services.deadlines import LightBounds, load_calendar
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)  # Tuesday 14:00 in the office
 
@@ -20,8 +21,15 @@ def test_deadline_scan_benchmark_counts_what_it_did(app):
     summary = generate(app, cases=400, open_share=1, seed=3, users=30, now=NOW, analyze=False)
     at = NOW + timedelta(seconds=1)
     # As the scan leaves it: each red case's deadline counted in its village's reminders.
-    assert set(db.session.execute(sa.select(RedDeadline.case_id, RedDeadline.due_at))) == set(
-        db.session.execute(sa.select(Case.id, Case.due_at).where(Case.reminded_light == "red"))) != set()
+    assert set(db.session.scalars(sa.select(CaseDeadline.case_id).where(CaseDeadline.red_counted))) == set(
+        db.session.scalars(sa.select(CaseDeadline.case_id).where(CaseDeadline.reminded_light == "red"))) != set()
+    # Every open case with a deadline has its row, remembering its light at generation (yellow or red) or none.
+    bounds = LightBounds.at(NOW, load_calendar())
+    remembered = db.session.execute(sa.select(CaseDeadline.due_at, CaseDeadline.reminded_light)).all()
+    assert {light for _, light in remembered} == {None, "yellow", "red"}
+    assert all(light == (None if bounds.light(due) == "green" else bounds.light(due)) for due, light in remembered)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseDeadline)) == db.session.scalar(
+        sa.select(sa.func.count()).select_from(Case).where(Case.closed_at.is_(None), Case.due_at.is_not(None)))
 
     figures = measure(changes=20, repeat=2, now=at)
 
@@ -50,8 +58,8 @@ def test_deadline_scan_benchmark_counts_what_it_did(app):
     assert scratch["first_scan"]["cases"] == summary["lights"]["yellow"] + summary["lights"]["red"]
     # Only assignees get case reminders: at most one per marked case somebody holds.
     assert 0 < scratch["first_scan"]["reminders"] <= db.session.scalar(
-        sa.select(sa.func.count()).select_from(Case).where(Case.reminded_light.is_not(None),
-                                                           Case.assignee_id.is_not(None)))
+        sa.select(sa.func.count()).select_from(CaseDeadline).where(CaseDeadline.reminded_light.is_not(None),
+                                                                   CaseDeadline.assignee_id.is_not(None)))
     # Each supervisor's village reminders count every red case of their villages, each once.
     settle(at, from_scratch=True)
     timed_scan(at)

@@ -6,13 +6,14 @@ import re
 import threading
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 
 from flask_migrate import downgrade, upgrade
 
 from caseflow.extensions import db, transactional
 from caseflow.calendar import local_date, utcnow
-from caseflow.models import Case, Jurisdiction, RedDeadline, Reminder, User, VillageReminder
+from caseflow.models import Case, CaseDeadline, Jurisdiction, Reminder, User, VillageReminder
 from caseflow.services.cases import apply_transition, assign_case, workflow_of
 from caseflow.services.deadlines import save_deadline_setting
 from caseflow.services.reminders import (
@@ -369,7 +370,7 @@ def verify_input(case) -> dict:
 
 
 def reminded_light(case) -> str | None:
-    return db.session.scalar(sa.select(Case.reminded_light).where(Case.id == case.id))
+    return db.session.scalar(sa.select(CaseDeadline.reminded_light).where(CaseDeadline.case_id == case.id))
 
 
 def test_the_scan_reads_only_cases_whose_light_got_worse(office):
@@ -427,7 +428,7 @@ def test_a_changed_deadline_setting_reminds_again(office):
     with transactional():  # the office allows 5 working days for "accepted" instead of 3
         assert save_deadline_setting("birth_registration", "accepted", 10, 0, office["admin"]) == 1
     case = reload(case)
-    assert case.due_at > first_due and case.reminded_light is None
+    assert case.due_at > first_due and reminded_light(case) is None
     assert scan(first_due + HOUR) == 0  # the new deadline is green
     assert scan(case.due_at - HOUR) == 1
     assert scan(case.due_at + HOUR) == 2
@@ -442,11 +443,11 @@ def test_marking_leaves_the_version_alone(office):
     seen = case.version  # the version in the clerk's form, opened before the scan
     assert scan(case.due_at + HOUR) == 2
     case = reload(case)
-    assert case.version == seen and case.reminded_light == "red"
+    assert case.version == seen and reminded_light(case) == "red"
     with transactional():
         apply_transition(case, "verify", office["clerk"], seen, data=verify_input(case), now=case.due_at + 2 * HOUR)
     case = reload(case)
-    assert case.state == "verifying" and case.version == seen + 1 and case.reminded_light is None
+    assert case.state == "verifying" and case.version == seen + 1 and reminded_light(case) is None
 
 
 def test_a_transition_loaded_before_the_scan_still_clears_the_mark(app, office):
@@ -454,17 +455,94 @@ def test_a_transition_loaded_before_the_scan_still_clears_the_mark(app, office):
     clerk's transition then flushes a new deadline: its UPDATE must clear the mark it never saw."""
     case = accepted_case(office)
     first_due = case.due_at
-    assert case.reminded_light is None
+    assert reminded_light(case) is None
     with app.app_context():  # the scheduler: its own session and connection
         assert scan(first_due + HOUR) == 2
         assert reminded_light(case) == "red"
-    assert case.reminded_light is None  # this session still holds the row as loaded
     with transactional():
         apply_transition(case, "verify", office["clerk"], case.version, data=verify_input(case),
                          now=first_due + 2 * HOUR)
     case = reload(case)
-    assert case.reminded_light is None
+    assert reminded_light(case) is None
     assert scan(case.due_at + HOUR) == 2
+
+
+def deadline_row(case) -> tuple | None:
+    """(deadline, light, counted red, village, workflow, assignee) of the case's ``case_deadline`` row, None
+    without one."""
+    db.session.expire_all()
+    row = db.session.get(CaseDeadline, case.id)
+    return row and (row.due_at, row.reminded_light, row.red_counted, row.jurisdiction_id, row.workflow,
+                    row.assignee_id)
+
+
+def test_the_deadline_row_follows_the_case(office):
+    """The database keeps ``case_deadline`` in step with every change of a case's deadline, holder or
+    closing, whoever writes it; the light remembered is dropped each time."""
+    case = make_case(office, now=OPENED)
+    village, clerk, clerk2 = office.village.id, office["clerk"].id, office["clerk2"].id
+    assert deadline_row(case) == (case.due_at, None, False, village, "birth_registration", None)
+    scan(case.due_at - HOUR)
+    assert reminded_light(case) == "yellow"
+    advance(case, ["request_supplement"], office, now=OPENED + HOUR)  # the clock stops: no deadline
+    assert reload(case).due_at is None and deadline_row(case) is None
+    advance(case, ["resubmit"], office, now=OPENED + 2 * HOUR)
+    case = advance(reload(case), ["accept"], office, now=OPENED + 3 * HOUR)
+    assert deadline_row(case) == (case.due_at, None, False, village, "birth_registration", clerk)
+    scan(case.due_at + HOUR)
+    assert deadline_row(case) == (case.due_at, "red", True, village, "birth_registration", clerk)
+    with transactional():  # handed on: the new holder hears of it; the deadline stays counted
+        assign_case(reload(case), office["clerk2"], office["supervisor"], reload(case).version,
+                    now=case.due_at + 2 * HOUR)
+    assert deadline_row(case) == (case.due_at, None, True, village, "birth_registration", clerk2)
+    later = case.due_at + timedelta(days=2)
+    with transactional():  # a Core update, as a bulk correction would write it: a new deadline
+        db.session.execute(sa.update(Case).where(Case.id == case.id).values(due_at=later))
+    assert deadline_row(case) == (later, None, False, village, "birth_registration", clerk2)
+    advance(reload(case), ["register"], office, now=OPENED + 4 * HOUR)  # closed
+    assert deadline_row(case) is None
+
+
+@pytest.mark.parametrize("trigger", ["accept", "verify"])
+def test_a_step_taken_while_the_scan_holds_the_case_waits_for_it(app, office, trigger):
+    """The scan has marked a case red and not yet committed when the clerk takes a step, as the web does:
+    the case loaded locked, then the step. The step's UPDATE waits for the scan's hold on the case's
+    deadline row; the scan meanwhile inserts rows that refer to the case, which must not wait for the clerk
+    (on PostgreSQL that would be a deadlock): the case is locked FOR NO KEY UPDATE, and issuing a receipt
+    number ("accept": a unique column, for which PostgreSQL's UPDATE locks harder) waits for the scan first."""
+    from caseflow.services.deadlines import LightBounds, load_calendar
+    from caseflow.services.reminders import _insert_reminders, _mark_worsened
+
+    if trigger == "accept":  # a submitted case the clerk has taken
+        case = make_case(office, now=OPENED)
+        with transactional():
+            assign_case(case, office["clerk"], office["clerk"], case.version, now=OPENED)
+    else:
+        case = accepted_case(office)
+    at = case.due_at + HOUR
+    clerk_id = office["clerk"].id
+
+    def take_step():
+        clerk = db.session.get(User, clerk_id)
+        mine = access.readable_case(clerk, case.id, for_update=True)
+        apply_transition(mine, trigger, clerk, mine.version, now=at,
+                         data=valid_input(workflow_of(mine).step_for(trigger, mine.state).fields))
+        db.session.commit()
+        return mine.state
+
+    with app.app_context():  # the scheduler, halfway through its scan
+        rows = _mark_worsened(LightBounds.at(at, load_calendar()))
+        assert [row.case_id for row in rows] == [case.id]
+        thread, stepped = _in_the_background(app, take_step)
+        thread.join(timeout=0.5)
+        assert thread.is_alive()  # waiting for the scan
+        assert _insert_reminders([case.id], at) == 1  # refers to the case: must not wait for the clerk
+        db.session.commit()
+    thread.join(timeout=30)
+    assert stepped["value"] == workflow_of(case).step_for(trigger, case.state).dest
+    case = reload(case)
+    assert deadline_row(case) == (case.due_at, None, False, office.village.id, "birth_registration", clerk_id)
+    assert reminders() == {("clerk", case.id, "red", at - HOUR)}
 
 
 def _in_the_background(app, work):
@@ -499,7 +577,7 @@ def test_a_transition_racing_the_scan_is_judged_as_committed(app, office):
     thread.join(timeout=30)
     assert scanned["value"] == DeadlineScan(cases=1, reminders=1, village_reminders=1)  # the other case
     case = reload(case)
-    assert case.state == "verifying" and case.reminded_light is None and reminded_light(other) == "red"
+    assert case.state == "verifying" and reminded_light(case) is None and reminded_light(other) == "red"
     assert {case_id for _, case_id, _, _ in reminders()} == {other.id}
     assert full_scan(first_due + 3 * HOUR) == DeadlineScan(0, 0)  # the new deadline is green
     assert full_scan(case.due_at + HOUR) == DeadlineScan(cases=1, reminders=1, village_reminders=1)
@@ -546,13 +624,37 @@ def test_upgrade_keeps_reminders_already_raised(app, office):
     db.session.remove()
     downgrade(revision="d8b2f5c3a1e7")
     upgrade()
-    marks = dict(db.session.execute(sa.select(Case.id, Case.reminded_light)).all())
+    marks = dict(db.session.execute(sa.select(CaseDeadline.case_id, CaseDeadline.reminded_light)).all())
     assert marks == {red: "red", yellow: "yellow", old_deadline: None, untouched: None}
     before = len(reminders())
     # red is left alone; the three others hear of the red deadline (the clerk each, the supervisor counts them).
     assert full_scan(due + 2 * HOUR) == DeadlineScan(cases=3, reminders=3, village_reminders=1)
     assert len(reminders()) == before + 3
     assert village_reminders() == {("supervisor", village, day_of(due + 2 * HOUR), 3, 0)}
+
+
+def test_downgrade_and_upgrade_of_case_deadline_keep_the_marks(app, office):
+    """Migration d2f6a8c4e1b3 moves the marks off ``case`` and the counted deadlines out of ``red_deadline``;
+    undone and done again, every mark and count is where it was."""
+    red, yellow, fresh = (accepted_case(office) for _ in range(3))
+    scan(red.due_at + HOUR)
+    with transactional():  # two cases get a later deadline: one is reminded yellow of it, one not yet
+        db.session.execute(sa.update(Case).where(Case.id.in_([yellow.id, fresh.id]))
+                           .values(due_at=red.due_at + 10 * HOUR))
+    scan(red.due_at + 9 * HOUR)
+    with transactional():
+        db.session.execute(sa.update(Case).where(Case.id == fresh.id).values(due_at=red.due_at + 30 * HOUR))
+    cases = red.id, yellow.id, fresh.id
+    before = [deadline_row(case) for case in (red, yellow, fresh)]
+    assert [row[1:3] for row in before] == [("red", True), ("yellow", False), (None, False)]
+    db.session.remove()
+    downgrade(revision="c9d4e6f8a2b7")
+    assert dict(db.session.execute(sa.text('SELECT id, reminded_light FROM "case"')).all()) == dict(
+        zip(cases, ("red", "yellow", None)))
+    assert db.session.execute(sa.text("SELECT case_id FROM red_deadline")).scalars().all() == [cases[0]]
+    db.session.remove()
+    upgrade()
+    assert [deadline_row(db.session.get(Case, case)) for case in cases] == before
 
 
 def test_upgrade_to_village_reminders_keeps_what_supervisors_were_told(app, office):
@@ -571,8 +673,8 @@ def test_upgrade_to_village_reminders_keeps_what_supervisors_were_told(app, offi
     downgrade(revision="a3c7e9b2d4f6")
     upgrade()
     assert {(r.user_id, r.case_id, r.kind) for r in db.session.scalars(sa.select(Reminder))} == ids
-    assert set(db.session.execute(sa.select(RedDeadline.case_id, RedDeadline.due_at))) == {
-        (handed_on, due), (kept, due)}
+    assert set(db.session.execute(sa.select(CaseDeadline.case_id, CaseDeadline.due_at)
+                                  .where(CaseDeadline.red_counted))) == {(handed_on, due), (kept, due)}
     supervisor = db.session.get(User, supervisor_id)
     assert {r.case_id for r in reminders_for(supervisor)} == {handed_on, kept}
     assert unread_count(supervisor) == 2
