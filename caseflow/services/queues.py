@@ -637,7 +637,17 @@ def _walk(query: sa.Select, filters: TeamFilter, cursor: Cursor | None, backward
             started = True
         elif nullable:
             part = part.where(_no_value(column) if empty else column.is_not(None))
-        part = part.order_by(*(key.desc() if falling else key.asc() for key in keys))
+        order = keys
+        if empty and not _walked(filters) and db.session.get_bind().dialect.name == "postgresql":
+            # One state's or one handler's cases without a value (a state whose clock is stopped has no
+            # deadline): PostgreSQL takes them for few and spread evenly over the ids, walks the primary key
+            # in id order and passes most of the table, since they are the newest cases (290 ms for a
+            # township's 5,000 cases waiting for documents, at 1M). Ordered by ``id + 0``, which no index
+            # gives, it reads them through their filters' indexes and sorts them (10 ms); same order.
+            # SQLite reads them in id order from the (workflow, state) index, whose entries end with the
+            # row id (0.1 ms; sorting them instead took 28 ms).
+            order = [Case.id + 0]
+        part = part.order_by(*(key.desc() if falling else key.asc() for key in order))
         apart = filters.status == "all"
         if apart and filters.sort == "due" and not empty:
             part, apart = part.where(is_open(walked=_walked(filters))), False  # a closed case has no deadline

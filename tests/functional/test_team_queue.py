@@ -199,6 +199,23 @@ def test_sorting(app, office):
     assert ids(client.get("/team"))[0] == first.id  # the most urgent deadline first
 
 
+def walk_pages(client, url: str):
+    """Follow "next" from ``url`` to the last page, then "previous" back to the first: (the case ids of
+    each page forward, those of each page backward from the last, the last response)."""
+    pages, response = [], client.get(url)
+    while True:
+        pages.append(ids(response))
+        link = re.search(r'<a href="([^"]+)" rel="next"', html_of(response))
+        if not link:
+            break
+        response = client.get(link.group(1).replace("&amp;", "&"))
+    back = [pages[-1]]
+    while link := re.search(r'<a href="([^"]+)" rel="prev"', html_of(response)):
+        response = client.get(link.group(1).replace("&amp;", "&"))
+        back.append(ids(response))
+    return pages, back, response
+
+
 @pytest.mark.parametrize("sort,descending", [("due", False), ("due", True), ("number", False),
                                               ("opened", True), ("state_entered", False)])
 def test_keyset_pages_walk_every_row_once_both_ways(app, office, monkeypatch, sort, descending):
@@ -229,26 +246,45 @@ def test_keyset_pages_walk_every_row_once_both_ways(app, office, monkeypatch, so
         expected = with_value + without
     expected = [case.id for case in expected]
 
-    pages, response = [], client.get("/team?" + urlencode(args))
-    while True:
-        pages.append(ids(response))
-        link = re.search(r'<a href="([^"]+)" rel="next"', html_of(response))
-        if not link:
-            break
-        response = client.get(link.group(1).replace("&amp;", "&"))
+    pages, back, response = walk_pages(client, "/team?" + urlencode(args))
     assert [case_id for page in pages for case_id in page] == expected
     assert [len(page) for page in pages] == [3, 3, 2]
-
-    # And back: "previous" from the last page gives the same pages in reverse.
-    back = [pages[-1]]
-    while True:
-        link = re.search(r'<a href="([^"]+)" rel="prev"', html_of(response))
-        if not link:
-            break
-        response = client.get(link.group(1).replace("&amp;", "&"))
-        back.append(ids(response))
-    assert back == list(reversed(pages))
+    assert back == list(reversed(pages))  # "previous" from the last page: the same pages in reverse
     assert 'id="page-first"' not in html_of(response)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_one_states_cases_without_a_deadline_page_in_id_order(app, office, monkeypatch, descending):
+    """A state whose clock is stopped has no deadlines: its pages are the empty-value segment alone, in id
+    order. On PostgreSQL they are read through the filters' indexes and sorted (ordered by ``id + 0``,
+    which no index gives: walking the primary key instead passed most of a million cases, queues._walk)."""
+    monkeypatch.setitem(app.config, "CASEFLOW_PAGE_SIZE", 3)
+    waiting = [make_case(office, name=f"补正{i}") for i in range(7)]
+    for case in waiting:
+        with transactional():
+            apply_transition(case, "request_supplement", office["clerk"], case.version,
+                             data={"missing_items": "户口簿"})
+    make_case(office, name="未补正")  # another state: not listed
+    expected = sorted((case.id for case in waiting), reverse=descending)
+    client = signed_in(app, "supervisor")
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.replace('"', ""))
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        query = urlencode({"workflow": "birth_registration", "state": "needs_supplement"}
+                          | ({"dir": "desc"} if descending else {}))
+        pages, back, _ = walk_pages(client, "/team?" + query)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert [case_id for page in pages for case_id in page] == expected
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert back == list(reversed(pages))
+    empty_walks = [s for s in statements if "case.due_at IS NULL" in s and "ORDER BY" in s and "FROM case" in s]
+    fenced = db.engine.dialect.name == "postgresql"
+    assert empty_walks and all(bool(re.search(r"ORDER BY case\.id \+ ", s)) == fenced for s in empty_walks)
 
 
 def test_the_cursor_is_opaque_and_a_bad_one_shows_the_first_page(app, office, monkeypatch):
