@@ -58,23 +58,30 @@ def settle(now: datetime, *, from_scratch: bool = False) -> None:
     remembered, as right after the upgrade of a database whose reminders were lost (the first scan then has
     every yellow and red case to remind about)."""
     from caseflow.extensions import db, transactional
-    from caseflow.models import CaseDeadline, Reminder, VillageReminder
+    from caseflow.models import Reminder, VillageReminder
     from caseflow.services.deadlines import LightBounds, load_calendar
 
-    bounds = LightBounds.at(now, load_calendar())
-    marks = CaseDeadline.__table__
-    remembered = sa.null() if from_scratch else sa.case(
-        (marks.c.due_at < bounds.now, "red"), (marks.c.due_at <= bounds.yellow_until, "yellow"), else_=sa.null())
     with transactional():
         db.session.execute(sa.delete(Reminder))
         db.session.execute(sa.delete(VillageReminder))
-        # Only the rows that differ: after a run, the cases that run marked. Red ones counted in their
-        # villages' reminders.
-        counted = sa.func.coalesce(remembered == "red", sa.false())
-        db.session.execute(sa.update(marks).where(marks.c.reminded_light.is_distinct_from(remembered)
-                                                  | marks.c.red_counted.is_distinct_from(counted))
-                           .values(reminded_light=remembered, red_counted=counted))
+        db.session.execute(remember_lights(LightBounds.at(now, load_calendar()), from_scratch=from_scratch))
     _tidy()
+
+
+def remember_lights(bounds, *, from_scratch: bool = False) -> sa.Update:
+    """The UPDATE that leaves ``case_deadline`` as a scan running on time would have at ``bounds``: every
+    yellow or red open case remembered at its light, the red ones counted in their villages' reminders
+    (``from_scratch``: nothing remembered). Only the rows that differ are written: after a run, the cases
+    that run marked. bench.generate runs it on the data it writes."""
+    from caseflow.models import CaseDeadline
+
+    marks = CaseDeadline.__table__
+    remembered = sa.null() if from_scratch else sa.case(
+        (marks.c.due_at < bounds.now, "red"), (marks.c.due_at <= bounds.yellow_until, "yellow"), else_=sa.null())
+    counted = sa.func.coalesce(remembered == "red", sa.false())
+    return (sa.update(marks).where(marks.c.reminded_light.is_distinct_from(remembered)
+                                   | marks.c.red_counted.is_distinct_from(counted))
+            .values(reminded_light=remembered, red_counted=counted))
 
 
 def _tidy() -> None:

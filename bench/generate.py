@@ -78,6 +78,7 @@ from typing import Any, Callable, Iterable, Sequence
 import sqlalchemy as sa
 
 from bench.common import parser as bench_parser
+from bench.deadline_scan import remember_lights
 
 BENCH_PASSWORD = "bench-password"
 PASSWORD = BENCH_PASSWORD  # the name the benchmarks import
@@ -1788,7 +1789,8 @@ def generate(app, cases: int, open_share: float = 0.2, seed: int = 1, users: int
         if (first // BATCH_CASES + 1) % 20 == 0:
             say(f"wrote {first + BATCH_CASES} cases ({time.perf_counter() - started:.0f} s)")
     with writer.begin() as connection, connection.begin():
-        _remember_reminded_lights(connection, clock.bounds)
+        # As the deadline scan would have left it: yellow and red cases reminded about, red ones counted.
+        connection.execute(remember_lights(clock.bounds))
     written = time.perf_counter()
     _finish_database(engine, analyze)
     finished = time.perf_counter()
@@ -1812,17 +1814,6 @@ def generate(app, cases: int, open_share: float = 0.2, seed: int = 1, users: int
         "seconds_by_phase": {"plan": round(planned - started, 1), "write": round(written - planned, 1),
                              "analyze": round(finished - written, 1)},
     }
-
-
-def _remember_reminded_lights(connection: sa.Connection, bounds) -> None:
-    """As the deadline scan (services/reminders.py) would have left it: every yellow or red open case
-    reminded about at its light, the red ones' deadlines counted in their villages' reminders."""
-    from caseflow.models import CaseDeadline
-
-    marks = CaseDeadline.__table__
-    red = marks.c.due_at < bounds.now
-    connection.execute(sa.update(marks).where(marks.c.due_at <= bounds.yellow_until).values(
-        reminded_light=sa.case((red, "red"), else_="yellow"), red_counted=red))
 
 
 def plan_cases(cases: int, open_share: float, seed: int, users: int, now: datetime,
