@@ -2,6 +2,8 @@
 reminders first, then case reminders), and marking them read."""
 from __future__ import annotations
 
+from typing import Callable
+
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -33,20 +35,20 @@ def index():
 @bp.route("/reminders/<int:reminder_id>/read", methods=["POST"])
 @login_required
 def mark_read(reminder_id: int):
-    try:
-        with transactional():
-            reminders.mark_read(_user(), reminder_id)
-    except NotFound:
-        abort(404)
-    return redirect(url_for("reminders.index"))
+    return _marked_read(reminders.mark_read, reminder_id)
 
 
 @bp.route("/reminders/villages/<int:reminder_id>/read", methods=["POST"])
 @login_required
 def mark_village_read(reminder_id: int):
+    return _marked_read(reminders.mark_village_read, reminder_id)
+
+
+def _marked_read(mark: Callable[[User, int], object], reminder_id: int):
+    """Mark one of the user's own reminders read with ``mark``; anyone else's is 404."""
     try:
         with transactional():
-            reminders.mark_village_read(_user(), reminder_id)
+            mark(_user(), reminder_id)
     except NotFound:
         abort(404)
     return redirect(url_for("reminders.index"))
