@@ -50,6 +50,9 @@ from bench.http_api import ROOT, WebServer, drive_python, free_port, prepare, se
 DEFAULT_JOBS = ("deliver_outbox", "scan_deadlines", "refresh_provisional_deadlines", "close_ended_public_notices",
                 "update_late_charges")
 MAIL_FROM = "caseflow <caseflow@bench.example.cn>"
+# caseflow.scheduler's "job NAME: ..." lines that do not report a finished run: a make-up announcing the slot
+# it runs or that it runs again a slot a dead leader left unfinished (its summary follows), and the skips.
+NOT_A_RUN_REPORT = ("running the slot due", "running it again", "has run already", "not the leader any more")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
@@ -113,10 +116,10 @@ class Scheduler:
         return None
 
     def job_lines(self) -> list[str]:
-        """One line per job run it reports (not the skips)."""
+        """One line per job run it reports: its summary (not the notices before a run, nor the skips)."""
         return [line for line in self.output().splitlines()
                 if re.search(r" caseflow\.scheduler: job \w+: ", line)
-                and "running the slot due" not in line and "has run already" not in line]
+                and not any(notice in line for notice in NOT_A_RUN_REPORT)]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
