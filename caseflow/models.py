@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from caseflow.extensions import db
@@ -183,6 +183,10 @@ class Case(db.Model):
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Steps finished after their legal deadline: the monthly report's on-time rate counts cases with none.
     late_steps: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The last link of the case's audit chain, loaded with the case where a step locks it (services/audit.py
+    # LAST_LINK), so the step's event needs no query to find it; None when not loaded that way.
+    last_event_seq: Mapped[int | None] = query_expression()
+    last_event_hash: Mapped[str | None] = query_expression()
 
     jurisdiction: Mapped[Jurisdiction] = relationship()
     applicant: Mapped[Person] = relationship()

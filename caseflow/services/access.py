@@ -13,6 +13,7 @@ from sqlalchemy.orm.util import identity_key
 from caseflow.calendar import local_date, utcnow
 from caseflow.extensions import db
 from caseflow.models import Case, Jurisdiction, Leave, User, UserRole, user_jurisdiction
+from caseflow.services.audit import LAST_LINK
 from caseflow.services.errors import CASE_NOT_FOUND, NotFound, PermissionDenied
 from caseflow.workflows import all_workflows
 from caseflow.workflows.definition import SYSTEM, Text
@@ -197,7 +198,7 @@ def readable_case(user: User, case_id: int, *, for_update: bool = False, with_ap
 _WITH_VILLAGE = (joinedload(Case.jurisdiction, innerjoin=True),)
 _WITH_APPLICANT = (*_WITH_VILLAGE, joinedload(Case.applicant, innerjoin=True))
 _LOCKED_CASE, _LOCKED_CASE_WITH_APPLICANT = (
-    sa.select(Case).options(*options).where(Case.id == sa.bindparam("case_id"))
+    sa.select(Case).options(*options, *LAST_LINK).where(Case.id == sa.bindparam("case_id"))
     .with_for_update(of=Case, key_share=True).execution_options(populate_existing=True)
     for options in (_WITH_VILLAGE, _WITH_APPLICANT))
 

@@ -7,6 +7,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import with_expression
+from sqlalchemy.orm.attributes import set_committed_value
 
 from caseflow.extensions import db
 from caseflow.models import Case, CaseEvent, CaseRead, User
@@ -45,27 +48,61 @@ _events = CaseEvent.__table__
 _LAST_EVENT = (sa.select(_events.c.seq, _events.c.hash).where(_events.c.case_id == sa.bindparam("case_id"))
                .order_by(_events.c.seq.desc()).limit(1))
 _INSERT_EVENT = sa.insert(_events)
+# By dialect, built once (extensions.insert_or_nothing needs the app to know it): the id comes back only
+# when the row was inserted.
+_INSERT_EVENT_OR_NOTHING = {
+    "postgresql": postgresql.insert(_events).on_conflict_do_nothing(index_elements=["case_id", "seq"])
+    .returning(_events.c.id),
+    "sqlite": sqlite.insert(_events).on_conflict_do_nothing(index_elements=["case_id", "seq"])
+    .returning(_events.c.id),
+}
+
+
+def _last_of_chain(column: sa.Column) -> sa.ScalarSelect:
+    return (sa.select(column).where(_events.c.case_id == Case.id).order_by(_events.c.seq.desc()).limit(1)
+            .scalar_subquery())
+
+
+# Loader options for a query of cases: each case comes with the last link of its chain (one round trip
+# fewer for the step that writes the next event).
+LAST_LINK = (with_expression(Case.last_event_seq, _last_of_chain(_events.c.seq)),
+             with_expression(Case.last_event_hash, _last_of_chain(_events.c.hash)))
 
 
 def append_event(case: Case, actor: User | None, trigger: str, from_state: str | None, to_state: str,
                  at: datetime, reason: str | None = None, data: dict[str, Any] | None = None) -> None:
     """Write the next event of ``case``, chained to the one before it (in the caller's transaction).
 
-    Two writers racing for the same case both pick the same ``seq``; the unique (case_id, seq)
-    constraint makes the second one fail (a Conflict, as for a stale version) instead of forking the chain.
-    The row is inserted at once, without an ORM object: an event is never changed after it is written,
-    and this is the one row every step adds, so it skips the unit of work's bookkeeping.
+    The link it chains to is the one loaded with the case (``LAST_LINK``), used once, or else read now.
+    A loaded link can be out of date: an event that does not move the case's version (an attachment, a
+    payment) may have been written since the case was read. Its ``seq`` is then taken, so the INSERT does
+    nothing and the link is read again. Two writers racing for the same case both pick the same ``seq``;
+    the unique (case_id, seq) constraint makes the second one fail (a Conflict, as for a stale version)
+    instead of forking the chain. The row is inserted at once, without an ORM object: an event is never
+    changed after it is written, and this is the one row every step adds, so it skips the unit of work's
+    bookkeeping.
     """
     if case.id is None:
         db.session.flush()
-    last = db.session.execute(_LAST_EVENT, {"case_id": case.id}).first()
-    seq, prev_hash, data = (last.seq + 1) if last else 1, last.hash if last else GENESIS, data or {}
+    data = data or {}
     actor_id = actor.id if actor else None
-    row = {"case_id": case.id, "seq": seq, "at": at, "actor_id": actor_id, "trigger": trigger,
-           "from_state": from_state, "to_state": to_state, "reason": reason, "data": data, "prev_hash": prev_hash,
-           "hash": _content_hash(case.id, seq, at, actor_id, trigger, from_state, to_state, reason, data, prev_hash)}
+
+    def row_after(seq: int, prev_hash: str) -> dict[str, Any]:
+        return {"case_id": case.id, "seq": seq + 1, "at": at, "actor_id": actor_id, "trigger": trigger,
+                "from_state": from_state, "to_state": to_state, "reason": reason, "data": data,
+                "prev_hash": prev_hash, "hash": _content_hash(case.id, seq + 1, at, actor_id, trigger, from_state,
+                                                             to_state, reason, data, prev_hash)}
+
+    state = sa.inspect(case)
+    loaded_seq, loaded_hash = state.dict.get("last_event_seq"), state.dict.get("last_event_hash")
+    if loaded_seq is not None:
+        set_committed_value(case, "last_event_seq", None)  # once: a later event of this transaction reads it
+        insert = _INSERT_EVENT_OR_NOTHING[db.session.get_bind().dialect.name]
+        if db.session.execute(insert, row_after(loaded_seq, loaded_hash)).first() is not None:
+            return
+    last = db.session.execute(_LAST_EVENT, {"case_id": case.id}).first()
     try:
-        db.session.execute(_INSERT_EVENT, row)
+        db.session.execute(_INSERT_EVENT, row_after(last.seq, last.hash) if last else row_after(0, GENESIS))
     except sa.exc.IntegrityError as exc:
         if "case_event" not in str(exc.orig).lower():
             raise

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import MANYTOONE
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from caseflow.calendar import local_date, utcnow
@@ -198,7 +200,7 @@ def apply_transition(case: Case, trigger: str, actor: User, expected_version: in
         if hooks and hooks.on_step:
             event_data |= hooks.on_step(case, step, clean, actor, now) or {}
         append_event(case, actor, trigger, from_state, case.state, now, reason=reason, data=event_data)
-    flush_or_conflict()
+    write_case(case)
     return case
 
 
@@ -275,8 +277,65 @@ def assign_case(case: Case, assignee: User | None, actor: User, expected_version
         case.assignee = assignee
         append_event(case, actor, "assign", case.state, case.state, now, reason=(reason or "").strip() or None,
                      data={"from": previous, "to": assignee.username if assignee else None})
-    flush_or_conflict()
+    write_case(case)
     return case
+
+
+def write_case(case: Case) -> None:
+    """Write what a step changed on ``case`` with one UPDATE that checks and moves its version, then flush
+    whatever else the step changed (a fee account, an enrolment) the usual way.
+
+    Not through the unit of work: its bookkeeping around the one changed case cost 0.35 ms of a 1.9 ms step,
+    more than twice the UPDATE itself (docs/benchmarks.md). The statement is the one a flush would send:
+    the changed columns and ``version`` + 1, where the row still has the version the step loaded; no row
+    means someone else moved the case first, the same Conflict a stale form gets. A case not yet inserted,
+    or a change the statement cannot carry (a collection), goes through the usual flush.
+    """
+    state = sa.inspect(case)
+    values = _changed_columns(state) if state.persistent and state.modified else None
+    if values:
+        values["version"] = case.version + 1
+        result = db.session.connection().execute(
+            _UPDATE_CASE, values | {"where_id": case.id, "where_version": case.version})
+        if result.rowcount != 1:
+            raise Conflict(STALE)
+        for key, value in values.items():
+            set_committed_value(case, key, value)
+        # What a flush does with the rows it wrote (the session's own method, private): nothing of the case
+        # is pending any more, and a rollback of this transaction or savepoint expires it, so that it is
+        # loaded again as the database has it. tests/functional/test_engine.py checks both.
+        db.session()._register_persistent({state})
+    flush_or_conflict()
+
+
+def _changed_columns(state: sa.orm.InstanceState) -> dict[str, Any] | None:
+    """The case's columns whose values changed, by name (a changed many-to-one as its key), or None where a
+    change is not a column of the case row. A column set to the value it already had is left out, as a
+    flush leaves it out."""
+    values = {}
+    for key in set(state.mapper.attrs.keys()).difference(state.unmodified):
+        if not state.attrs[key].history.has_changes():
+            continue
+        prop = state.mapper.attrs[key]
+        if isinstance(prop, sa.orm.ColumnProperty):
+            values[prop.columns[0].key] = state.dict[key]
+        elif prop.direction is MANYTOONE and len(prop.local_remote_pairs) == 1:
+            (local, remote), = prop.local_remote_pairs
+            target = state.dict[key]
+            if target is None:
+                values[local.key] = None
+            elif (target_id := sa.inspect(target).identity) is not None and remote.primary_key:
+                values[local.key] = target_id[0]
+            else:
+                return None  # a row not inserted yet: the flush orders the INSERT first
+        else:
+            return None
+    return values
+
+
+_cases = Case.__table__
+_UPDATE_CASE = sa.update(_cases).where(_cases.c.id == sa.bindparam("where_id"),
+                                       _cases.c.version == sa.bindparam("where_version"))
 
 
 def flush_or_conflict() -> None:

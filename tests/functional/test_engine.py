@@ -12,7 +12,7 @@ from caseflow.extensions import db as _db, transactional
 from caseflow.jobs import JOBS
 from caseflow.models import Case, CaseEvent, Jurisdiction, User
 from caseflow.services.access import can_read, readable_case
-from caseflow.services.audit import verify_chain
+from caseflow.services.audit import append_event, verify_chain
 from caseflow.services.cases import apply_transition, assign_case, workflow_of
 from caseflow.services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from caseflow.services.office_calendar import add_override
@@ -58,6 +58,33 @@ def test_concurrent_writers_one_wins_the_other_gets_a_conflict(app, db, office):
     case = reload(case)
     assert case.state == "accepted" and case.assignee.username == "clerk2"
     assert [e.trigger for e in case.events] == ["submit", "accept"]
+
+
+def test_an_event_written_after_the_case_was_loaded_is_chained_after_not_over(app, db, office):
+    """The step's case comes with its chain's last link; an event written meanwhile by another transaction
+    (an attachment: it does not move the case's version) takes that link's next seq, and the step's own
+    event follows it instead of failing or forking the chain."""
+    case = advance(make_case(office), ["accept"], office)
+    case_id, version = case.id, case.version
+    mine = readable_case(office["clerk"], case_id, for_update=True)
+    assert (mine.last_event_seq, mine.last_event_hash) == (2, case.events[-1].hash)
+
+    def attach_meanwhile():
+        with app.app_context():
+            theirs = _db.session.get(Case, case_id)
+            with transactional():
+                append_event(theirs, _db.session.merge(office["clerk2"]), "attach", theirs.state, theirs.state,
+                             at(2026, 3, 2), data={"file": "户口簿.pdf"})
+
+    worker = threading.Thread(target=attach_meanwhile)
+    worker.start()
+    worker.join()
+    with transactional():
+        apply_transition(mine, "verify", office["clerk"], version,
+                         data={"discrepancy": "地址不一致", "other_registry": "示例县公安局"})
+    case = reload(case)
+    assert [(e.seq, e.trigger) for e in case.events] == [(1, "submit"), (2, "accept"), (3, "attach"), (4, "verify")]
+    assert verify_chain(case) is None and case.state == "verifying"
 
 
 def test_a_step_writes_the_case_row_once_moving_its_version_by_one(db, office):
