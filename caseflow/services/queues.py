@@ -367,12 +367,14 @@ def may_act_in_bulk(user: User) -> bool:
 
 @dataclass(frozen=True)
 class Handler:
-    """A clerk or supervisor as the team queue offers them: to filter by, and to assign to."""
+    """A clerk or supervisor as the team queue offers them: to filter by, and to assign to. ``away``: on
+    leave today."""
 
     id: int
     username: str
     display_name: str
     active: bool
+    away: bool = False
 
 
 def team_handlers(user: User, *, assignable: bool = False) -> list[Handler]:
@@ -385,9 +387,12 @@ def team_handlers(user: User, *, assignable: bool = False) -> list[Handler]:
     # The townships of those places, asked in the same statement (a round trip of its own before).
     parents = sa.select(Jurisdiction.parent_id).where(Jurisdiction.id.in_(ids), Jurisdiction.parent_id.is_not(None))
     held = sa.or_(user_jurisdiction.c.jurisdiction_id.in_(ids), user_jurisdiction.c.jurisdiction_id.in_(parents))
+    # Who is on leave comes with each handler, rather than in a statement of its own for the list of whom
+    # work can be given to.
+    away = sa.exists().where(Leave.user_id == User.id, Leave.covering(local_date(utcnow())))
     # Plain rows, not users: a township has hundreds of handlers, and the page shows only their names (a
     # user object would also load its roles and places).
-    query = sa.select(User.id, User.username, User.display_name, User.active).where(
+    query = sa.select(User.id, User.username, User.display_name, User.active, away).where(
         User.id.in_(sa.select(user_jurisdiction.c.user_id).where(held)),
         User.id.in_(sa.select(UserRole.user_id).where(UserRole.role.in_(access.HANDLER_ROLES))),
     )
@@ -397,11 +402,8 @@ def team_handlers(user: User, *, assignable: bool = False) -> list[Handler]:
 
 def assignable_among(handlers: list[Handler]) -> list[Handler]:
     """Those of ``handlers`` who can be given work now: active and not on leave today (in the same order).
-    The team queue lists all its handlers and offers these for assignment: one query for both lists."""
-    if not handlers:
-        return []
-    away = set(db.session.scalars(sa.select(Leave.user_id).where(Leave.covering(local_date(utcnow())))))
-    return [u for u in handlers if u.active and u.id not in away]
+    The team queue lists all its handlers and offers these for assignment."""
+    return [u for u in handlers if u.active and not u.away]
 
 
 def _day(raw: str) -> date:
@@ -552,42 +554,55 @@ def capped_count(query: sa.Select, cap: int) -> int:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page starts or ends: a row's sort value (None: the rows without one) and its id."""
+    """Where a page starts or ends: a row's sort value (None: the rows without one) and its id. ``count``:
+    the list's capped count as its first page counted it, carried from page to page so that paging on
+    does not count again (counting a large filter's 10,000 rows cost more than the rest of its query; a
+    cursor without one, from an older link, has the page count)."""
 
     sort: str
     value: Any
     id: int
+    count: int | None = None
 
     def encode(self) -> str:
         value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
-        raw = json.dumps([self.sort, value, self.id], separators=(",", ":")).encode()
+        raw = json.dumps([self.sort, value, self.id, self.count], separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def of(cls, case: ListedCase, sort: str) -> "Cursor":
-        return cls(sort, getattr(case, SORTS[sort].key), case.id)
+    def of(cls, case: ListedCase, sort: str, count: int) -> "Cursor":
+        return cls(sort, getattr(case, SORTS[sort].key), case.id, count)
 
     @classmethod
     def decode(cls, token: str, sort: str) -> "Cursor | None":
         """The cursor in ``token``, or None when it is not one for ``sort`` (edited, or from another order)."""
         try:
             raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            name, value, case_id = raw
+            name, value, case_id, *rest = raw
         except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
             return None
-        if name != sort or not isinstance(case_id, int) or isinstance(case_id, bool) or not 0 < case_id < 2**31:
+        if len(rest) > 1:
+            return None
+        count = rest[0] if rest else None
+        if count is not None and not (_whole(count) and 0 <= count <= COUNT_CAP + 1):
+            return None
+        if name != sort or not _whole(case_id) or not 0 < case_id < 2**31:
             return None
         if value is None:
-            return cls(sort, None, case_id) if sort in NULLABLE_SORTS else None
+            return cls(sort, None, case_id, count) if sort in NULLABLE_SORTS else None
         if not isinstance(value, str):
             return None
         if sort == "number":
-            return cls(sort, value, case_id)
+            return cls(sort, value, case_id, count)
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
             return None
-        return cls(sort, moment, case_id) if moment.tzinfo is not None else None
+        return cls(sort, moment, case_id, count) if moment.tzinfo is not None else None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -688,12 +703,14 @@ def team_queue(user: User, filters: TeamFilter, *, after: str | None = None, bef
                page_size: int = 50, now: datetime | None = None) -> tuple[TeamPage, Text | None]:
     """One page of the team queue: the cases ``user`` may see that match ``filters``, in their order, after
     the ``after`` cursor (or before ``before``), with the cursors of the pages around it. Returns the page
-    and a message when a cursor did not fit (the first page is shown then)."""
+    and a message when a cursor did not fit (the first page is shown then). The count is the first page's,
+    carried by the cursors: pages further on show the number the list had when it was opened."""
     bounds = LightBounds.current(now)
     query = team_query(user, filters, bounds)
     token, backward = (before, True) if before else (after, False)
     cursor = Cursor.decode(token, filters.sort) if token else None
     notice = STALE_PAGE_LINK if token and cursor is None else None
+    carried = cursor.count if cursor is not None else None
     rows = _walk(query, filters, cursor, backward, page_size + 1)
     more = len(rows) > page_size
     rows = rows[:page_size]
@@ -704,10 +721,11 @@ def team_queue(user: User, filters: TeamFilter, *, after: str | None = None, bef
             more, rows, cursor, backward = len(rows) > page_size, rows[:page_size], None, False
     first = cursor is None
     has_next = more if not backward else True
+    count = capped_count(query, COUNT_CAP) if carried is None else carried
     page = TeamPage(
-        items=rows, count=capped_count(query, COUNT_CAP), bounds=bounds,
-        next_cursor=Cursor.of(rows[-1], filters.sort).encode() if rows and has_next else None,
-        prev_cursor=Cursor.of(rows[0], filters.sort).encode() if rows and not first else None,
+        items=rows, count=count, bounds=bounds,
+        next_cursor=Cursor.of(rows[-1], filters.sort, count).encode() if rows and has_next else None,
+        prev_cursor=Cursor.of(rows[0], filters.sort, count).encode() if rows and not first else None,
         first=first,
     )
     return page, notice

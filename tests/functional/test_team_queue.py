@@ -1,8 +1,10 @@
 """The supervisors' team queue: who sees it, each filter, sorting, keyset pages, saved filters, exports."""
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -312,6 +314,41 @@ def test_the_count_is_capped(app, office, monkeypatch):
     assert "共 3+ 件" in text_of(client.get("/team"))
     query = queues.team_query(office["supervisor"], queues.TeamFilter(), LightBounds.current())
     assert queues.capped_count(query, 2) == 3 and queues.capped_count(query, 10) == 4
+
+
+def test_the_first_page_counts_and_the_pages_after_it_carry_its_count(app, office, monkeypatch):
+    monkeypatch.setitem(app.config, "CASEFLOW_PAGE_SIZE", 2)
+    for i in range(3):
+        make_case(office, name=f"带数{i}")
+    client = signed_in(app, "supervisor")
+    first = client.get("/team")
+    assert "共 3 件" in text_of(first)
+    make_case(office, name="后来的")  # counted by a first page from now on, not by the pages already linked
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    link = re.search(r'href="([^"]+)" rel="next"', html_of(first)).group(1).replace("&amp;", "&")
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        following = client.get(link)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert "共 3 件" in text_of(following) and len(ids(following)) == 2
+    assert not [s for s in statements if s.lower().startswith("select count(")]  # the list's own count
+    back = re.search(r'href="([^"]+)" rel="prev"', html_of(following)).group(1).replace("&amp;", "&")
+    assert "共 3 件" in text_of(client.get(back))
+    assert "共 4 件" in text_of(client.get("/team"))
+    # A cursor of an older link (no count in it) still works, and counts; a forged count is no cursor.
+    older = queues.Cursor("due", utcnow() + timedelta(days=400), 1)
+    raw = json.dumps([older.sort, older.value.isoformat(), older.id]).encode()
+    response = client.get("/team?after=" + base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    assert "共 4 件" in text_of(response) and "已显示第一页" not in text_of(response)
+    for count in (-1, queues.COUNT_CAP + 2, "7", True):
+        raw = json.dumps([older.sort, older.value.isoformat(), older.id, count]).encode()
+        response = client.get("/team?after=" + base64.urlsafe_b64encode(raw).decode().rstrip("="))
+        assert "已显示第一页" in text_of(response) and "共 4 件" in text_of(response)
 
 
 def test_team_queries_walk_an_index(app, office):
