@@ -374,7 +374,7 @@ class Handler:
     username: str
     display_name: str
     active: bool
-    away: bool = False
+    away: bool
 
 
 def team_handlers(user: User, *, assignable: bool = False) -> list[Handler]:
@@ -556,8 +556,8 @@ def capped_count(query: sa.Select, cap: int) -> int:
 class Cursor:
     """Where a page starts or ends: a row's sort value (None: the rows without one) and its id. ``count``:
     the list's capped count as its first page counted it, carried from page to page so that paging on
-    does not count again (counting a large filter's 10,000 rows cost more than the rest of its query; a
-    cursor without one, from an older link, has the page count)."""
+    does not count again (counting a large filter's 10,000 rows cost more than the rest of its query). A
+    cursor of an older link has none, and its page counts again."""
 
     sort: str
     value: Any
