@@ -38,10 +38,13 @@ babel = Babel()
 limiter = Limiter(key_func=get_remote_address)
 
 
+# The INSERT constructs with ON CONFLICT clauses, by dialect name (SQLite's for any other, as before).
+INSERT_BY_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def dialect_insert(target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT into ``target`` in the session's dialect, which has the ON CONFLICT clauses."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(target)
+    return INSERT_BY_DIALECT.get(db.session.get_bind().dialect.name, sqlite.insert)(target)
 
 
 def insert_or_nothing(entity: type[Base], *conflict_columns: str) -> postgresql.Insert | sqlite.Insert:

@@ -7,11 +7,10 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import with_expression
 from sqlalchemy.orm.attributes import set_committed_value
 
-from caseflow.extensions import db
+from caseflow.extensions import INSERT_BY_DIALECT, db
 from caseflow.models import Case, CaseEvent, CaseRead, User
 from caseflow.services.errors import STALE, Conflict
 from caseflow.workflows import get as get_workflow
@@ -51,10 +50,8 @@ _INSERT_EVENT = sa.insert(_events)
 # By dialect, built once (extensions.insert_or_nothing needs the app to know it): the id comes back only
 # when the row was inserted.
 _INSERT_EVENT_OR_NOTHING = {
-    "postgresql": postgresql.insert(_events).on_conflict_do_nothing(index_elements=["case_id", "seq"])
-    .returning(_events.c.id),
-    "sqlite": sqlite.insert(_events).on_conflict_do_nothing(index_elements=["case_id", "seq"])
-    .returning(_events.c.id),
+    dialect: insert(_events).on_conflict_do_nothing(index_elements=["case_id", "seq"]).returning(_events.c.id)
+    for dialect, insert in INSERT_BY_DIALECT.items()
 }
 
 
