@@ -55,6 +55,10 @@ def load_settings(instance_path: str) -> dict:
         "CASEFLOW_SCHEDULER": _env_bool("SCHEDULER", False),
         "CASEFLOW_API_TOKEN_HOURS": int(_env("API_TOKEN_HOURS", "12")),
         "CASEFLOW_PAGE_SIZE": int(_env("PAGE_SIZE", "50")),
+        # Seconds each process keeps a township's handlers and villages for the team queue's drop-downs
+        # (0: read them on every page). A change made in the process itself shows at once; one made in
+        # another worker or machine, within this many seconds (services/queues.py, team_directory).
+        "CASEFLOW_DIRECTORY_CACHE_SECONDS": _env_int("DIRECTORY_CACHE_SECONDS", 60, minimum=0),
         "CASEFLOW_PASSWORD_HASH": _env("PASSWORD_HASH", "scrypt"),
         # Days after a procedure certificate case closes before its medical details are deleted.
         "CASEFLOW_PROCEDURE_RETENTION_DAYS": int(_env("PROCEDURE_RETENTION_DAYS", "180")),

@@ -13,6 +13,7 @@ from flask_migrate import upgrade
 
 from caseflow import create_app
 from caseflow.extensions import db as _db, limiter
+from caseflow.services.queues import forget_team_directories
 from tests import factories
 
 
@@ -76,6 +77,9 @@ def db(app):
         yield _db
         _db.session.rollback()
         _db.session.remove()
+        # The tables are emptied below the session: the team queue's cached handlers and villages would
+        # outlive them.
+        forget_team_directories(app)
         with _db.engine.begin() as conn:
             # DELETE, not TRUNCATE: a test leaves a few rows, and PostgreSQL's TRUNCATE replaces every
             # table's files, which made each test several times slower.

@@ -9,15 +9,18 @@ import heapq
 import io
 import itertools
 import json
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
+from cachetools import TTLCache
+from flask import Flask, current_app, has_app_context
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import ORMExecuteState, Session, aliased, joinedload
 
 from caseflow.calendar import LOCAL_TZ, local_date, to_local, utcnow
 from caseflow.extensions import db
@@ -400,10 +403,97 @@ def team_handlers(user: User, *, assignable: bool = False) -> list[Handler]:
     return assignable_among(handlers) if assignable else handlers
 
 
-def assignable_among(handlers: list[Handler]) -> list[Handler]:
+def assignable_among(handlers: Sequence[Handler]) -> list[Handler]:
     """Those of ``handlers`` who can be given work now: active and not on leave today (in the same order).
     The team queue lists all its handlers and offers these for assignment."""
     return [u for u in handlers if u.active and not u.away]
+
+
+@dataclass(frozen=True)
+class TeamDirectory:
+    """The people and places a team-queue page offers in its drop-downs: ``team_handlers`` and the villages
+    (``access.villages_of``, as plain rows)."""
+
+    handlers: tuple[Handler, ...]
+    villages: tuple[ListedVillage, ...]
+
+
+# Every page of every supervisor of a township lists the same 250 handlers and the same villages: reading
+# and shaping them was a sixth of a page at a million cases. Each process keeps them, by the places the
+# user works in and the day (who is on leave), for CASEFLOW_DIRECTORY_CACHE_SECONDS. A commit in this
+# process that writes a user, role, leave or place empties its own cache; another worker's change shows
+# when its entry expires. Nothing is decided from this copy: what a page lists is checked against the
+# user's own jurisdictions, and the bulk form checks the chosen handler afresh.
+_DIRECTORY_CACHE = "caseflow.team_directory"
+_DIRECTORY_WRITTEN = "caseflow.team_directory.written"
+_DIRECTORY_ROWS = (User, UserRole, Leave, Jurisdiction)
+_DIRECTORY_TABLES = frozenset({User.__table__, UserRole.__table__, Leave.__table__, Jurisdiction.__table__,
+                               user_jurisdiction})
+_directory_lock = threading.Lock()
+
+
+def team_directory(user: User) -> TeamDirectory:
+    """The team queue's handlers and villages for ``user``, from this process's cache when it has them."""
+    key = (frozenset(access.jurisdiction_ids(user)), local_date(utcnow()))
+    cache = _directory_cache()
+    if cache is not None:
+        with _directory_lock:
+            found = cache.get(key)
+        if found is not None:
+            return found
+    directory = TeamDirectory(
+        handlers=tuple(team_handlers(user)),
+        villages=tuple(ListedVillage(v.id, v.name, v.name_en, v.parent_id) for v in access.villages_of(user)))
+    if cache is not None:
+        with _directory_lock:
+            cache[key] = directory
+    return directory
+
+
+def _directory_cache() -> TTLCache | None:
+    seconds = current_app.config["CASEFLOW_DIRECTORY_CACHE_SECONDS"]
+    if not seconds:
+        return None
+    with _directory_lock:
+        cache = current_app.extensions.get(_DIRECTORY_CACHE)
+        if cache is None or cache.ttl != seconds:
+            cache = current_app.extensions[_DIRECTORY_CACHE] = TTLCache(maxsize=256, ttl=seconds)
+        return cache
+
+
+def forget_team_directories(app: Flask | None = None) -> None:
+    """Empty the team directory cache of ``app`` (default: the current app), as a commit that writes a user,
+    role, leave or place does."""
+    cache = (app or current_app).extensions.get(_DIRECTORY_CACHE)
+    if cache is not None:
+        with _directory_lock:
+            cache.clear()
+
+
+def _note_directory_flush(session: Session, *_args: object) -> None:
+    if any(isinstance(row, _DIRECTORY_ROWS) for row in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_DIRECTORY_WRITTEN] = True
+
+
+def _note_directory_bulk_write(execution: ORMExecuteState) -> None:
+    if ((execution.is_insert or execution.is_update or execution.is_delete)
+            and getattr(execution.statement, "table", None) in _DIRECTORY_TABLES):
+        execution.session.info[_DIRECTORY_WRITTEN] = True
+
+
+def _forget_directory_if_written(session: Session) -> None:
+    if session.info.pop(_DIRECTORY_WRITTEN, False) and has_app_context():
+        forget_team_directories()
+
+
+def _drop_directory_note(session: Session, *_args: object) -> None:
+    session.info.pop(_DIRECTORY_WRITTEN, None)
+
+
+sa.event.listen(Session, "before_flush", _note_directory_flush)
+sa.event.listen(Session, "do_orm_execute", _note_directory_bulk_write)
+sa.event.listen(Session, "after_commit", _forget_directory_if_written)
+sa.event.listen(Session, "after_rollback", _drop_directory_note)
 
 
 def _day(raw: str) -> date:
@@ -418,12 +508,13 @@ def _day(raw: str) -> date:
     return day
 
 
-def parse_team_filter(user: User, args: Mapping[str, str], *, handlers: list[Handler] | None = None,
-                      villages: list[Jurisdiction] | None = None) -> tuple[TeamFilter, dict[str, Text]]:
+def parse_team_filter(user: User, args: Mapping[str, str], *, handlers: Sequence[Handler] | None = None,
+                      villages: Sequence[Jurisdiction | ListedVillage] | None = None,
+                      ) -> tuple[TeamFilter, dict[str, Text]]:
     """Read a team-queue filter from query-string ``args``. A value that is not valid (for this user: a
     village or a handler outside their jurisdictions) is dropped with a message under its name; the other
-    filters are kept. ``handlers`` and ``villages``: the user's ``team_handlers`` and ``villages_of``, when
-    the caller has them already (the page lists both)."""
+    filters are kept. ``handlers`` and ``villages``: the user's ``team_handlers`` and villages, when the
+    caller has them already (the page lists both: ``team_directory``)."""
     errors: dict[str, Text] = {}
     values: dict[str, Any] = {}
 

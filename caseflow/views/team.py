@@ -15,14 +15,13 @@ from werkzeug.datastructures import MultiDict
 from caseflow.calendar import to_local, utcnow
 from caseflow.extensions import db, transactional
 from caseflow.models import User
-from caseflow.services import access
 from caseflow.services import bulk as bulk_service
 from caseflow.services.errors import NotFound, ServiceError, ValidationFailed
 from caseflow.services.cases import workflow_of
 from caseflow.services.queues import (
     EXPORT_FORMATS, SORTS, STATUSES, UNKNOWN_HANDLER, assignable_among, delete_saved_filter, export_cases,
-    may_act_in_bulk, may_see_team_queue, ordered_team, parse_team_filter, save_filter, saved_filters, team_handlers,
-    team_query, team_queue,
+    may_act_in_bulk, may_see_team_queue, ordered_team, parse_team_filter, save_filter, saved_filters, team_directory,
+    team_handlers, team_query, team_queue,
 )
 from caseflow.services.deadlines import LightBounds
 from caseflow.views.ids import parse_id, seen_versions
@@ -83,7 +82,8 @@ def _options(choices: list[tuple[str, str]], chosen: str | None) -> Markup:
 def _render_queue(args: MultiDict, *, bulk_values: MultiDict | None = None, bulk_errors: dict[str, Any] | None = None,
                   status: int = 200):
     user = _user()
-    handlers, villages = team_handlers(user), access.villages_of(user)
+    directory = team_directory(user)
+    handlers, villages = directory.handlers, directory.villages
     filters, errors = parse_team_filter(user, args, handlers=handlers, villages=villages)
     page, page_notice = team_queue(user, filters, after=args.get("after") or None, before=args.get("before") or None,
                                    page_size=current_app.config["CASEFLOW_PAGE_SIZE"])

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from caseflow import create_app
 from caseflow.extensions import db as _db
+from caseflow.services.queues import forget_team_directories
 from tests.conftest import _test_settings
 from tests.factories import PASSWORD
 
@@ -77,6 +78,15 @@ def live_server(app) -> LiveServer:
     server.server_close()
     with live.app_context():
         _db.engine.dispose()  # no connection left open on the test database
+
+
+@pytest.fixture(autouse=True)
+def live_server_forgets_the_last_test(request):
+    """Each test's tables are emptied under the live server's app too: its cached team-queue handlers
+    and villages go with them."""
+    yield
+    if "live_server" in request.fixturenames:
+        forget_team_directories(request.getfixturevalue("live_server").app)
 
 
 @pytest.fixture(scope="package")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import time
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -15,10 +16,11 @@ from openpyxl import load_workbook
 
 from caseflow.calendar import LOCAL_TZ, local_date, utcnow
 from caseflow.extensions import db, transactional
-from caseflow.models import CaseRead, SavedFilter
+from caseflow.models import CaseRead, SavedFilter, User
 from caseflow.services import queues
 from caseflow.services.cases import apply_transition, assign_case
 from caseflow.services.deadlines import LightBounds
+from caseflow.services.leave import record_leave
 from caseflow.services.users import save_jurisdiction
 from tests.factories import advance, make_case, make_procedure_case, make_subsidy_case, make_user, reload
 from tests.functional.ui_support import case_rows, field_error, html_of, make_outside_case, signed_in, text_of
@@ -133,6 +135,53 @@ def test_the_handler_lists_escape_names_and_keep_the_choice(app, office, team):
     # Someone who left is still offered to filter by (cases they left behind), never to assign to.
     assert '<option value="clerk2">Clerk2 （已停用）</option>' in page
     assert f'<option value="{office["clerk2"].id}">' not in page
+
+
+def options_of(page: str, select_id: str) -> str:
+    """The options of one drop-down of ``page``."""
+    part = page[page.index(f'id="{select_id}"'):]
+    return part[:part.index("</select>")]
+
+
+def test_handlers_and_villages_changed_here_show_on_the_next_page(app, office, team):
+    """The drop-downs are kept per process; a change committed in this process empties what it kept."""
+    client = signed_in(app, "supervisor")
+    page = html_of(client.get("/team"))
+    assert "newclerk" not in page and "南村" not in page
+    with transactional():
+        newcomer = make_user("newclerk", ["clerk"], [office.village])
+    page = html_of(client.get("/team"))
+    assert '<option value="newclerk">Newclerk</option>' in options_of(page, "f-assignee")
+    assert f'<option value="{newcomer.id}">Newclerk</option>' in options_of(page, "bulk-assignee")
+    with transactional():
+        record_leave(db.session.get(User, newcomer.id), local_date(utcnow()), local_date(utcnow()), "事假", None,
+                     db.session.get(User, office["supervisor"].id))
+    page = html_of(client.get("/team"))
+    assert "Newclerk" in options_of(page, "f-assignee") and "Newclerk" not in options_of(page, "bulk-assignee")
+    with transactional():
+        south = save_jurisdiction(code="V3", name="南村", kind="village", parent_id=office.township.id)
+    assert f'<option value="{south.id}" >南村</option>' in options_of(html_of(client.get("/team")), "f-village")
+
+
+def test_a_change_from_another_process_shows_when_the_kept_list_expires(app, office, team, monkeypatch):
+    monkeypatch.setitem(app.config, "CASEFLOW_DIRECTORY_CACHE_SECONDS", 2)
+    client = signed_in(app, "supervisor")
+    assert ">Clerk2</option>" in options_of(html_of(client.get("/team")), "f-assignee")
+
+    def rename_elsewhere(name: str) -> None:
+        """Another worker renames clerk2: a write this process's sessions never see."""
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(User.__table__).where(User.__table__.c.id == office["clerk2"].id)
+                         .values(display_name=name))
+
+    rename_elsewhere("王二")
+    handlers = options_of(html_of(client.get("/team")), "f-assignee")
+    assert ">Clerk2</option>" in handlers and "王二" not in handlers  # the kept list, for two seconds
+    time.sleep(2.05)
+    assert ">王二</option>" in options_of(html_of(client.get("/team")), "f-assignee")
+    monkeypatch.setitem(app.config, "CASEFLOW_DIRECTORY_CACHE_SECONDS", 0)  # nothing kept: read every time
+    rename_elsewhere("王小二")
+    assert ">王小二</option>" in options_of(html_of(client.get("/team")), "f-assignee")
 
 
 def test_local_dates_bound_the_ranges(app, office):
