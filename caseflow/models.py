@@ -204,13 +204,15 @@ class Case(db.Model):
         sa.Index("ix_case_workflow_state", "workflow", "state"),
         # The lists walk these in their order, a page at a time: open cases by deadline, and the team queue's
         # open or closed cases by opening or by time in state (services/queues.py, migration c9d4e6f8a2b7).
-        sa.Index("ix_case_open_due", "due_at", "id",
+        # The open ones carry the village (and the deadline's the opening time), checked without reading the
+        # row (migration f9a3c5e7b1d2).
+        sa.Index("ix_case_open_by_due", "due_at", "id", "jurisdiction_id", "opened_at",
                  sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
-        sa.Index("ix_case_open_opened_at", "opened_at", "id",
+        sa.Index("ix_case_open_by_opened_at", "opened_at", "id", "jurisdiction_id",
                  sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
         sa.Index("ix_case_closed_opened_at", "opened_at", "id",
                  sqlite_where=sa.text("closed_at IS NOT NULL"), postgresql_where=sa.text("closed_at IS NOT NULL")),
-        sa.Index("ix_case_open_state_entered_at", "state_entered_at", "id",
+        sa.Index("ix_case_open_by_state_entered_at", "state_entered_at", "id", "jurisdiction_id",
                  sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
         sa.Index("ix_case_closed_state_entered_at", "state_entered_at", "id",
                  sqlite_where=sa.text("closed_at IS NOT NULL"), postgresql_where=sa.text("closed_at IS NOT NULL")),
@@ -218,9 +220,15 @@ class Case(db.Model):
         # unassigned cases by deadline.
         sa.Index("ix_case_open_assignee", "assignee_id", "jurisdiction_id", "workflow",
                  sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
-        sa.Index("ix_case_unassigned_due", "due_at", "id",
+        sa.Index("ix_case_unassigned_by_due", "due_at", "id", "jurisdiction_id",
                  sqlite_where=sa.text("closed_at IS NULL AND assignee_id IS NULL"),
                  postgresql_where=sa.text("closed_at IS NULL AND assignee_id IS NULL")),
+        # The team queue's open cases of one state by deadline (the village checked in the index), and its
+        # open cases by receipt number (migration f9a3c5e7b1d2).
+        sa.Index("ix_case_open_workflow_state", "workflow", "state", "due_at", "id", "jurisdiction_id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
+        sa.Index("ix_case_open_number", "number", "id",
+                 sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL")),
         sa.Index("ix_case_closed_at", "closed_at"),
         # The monthly report and the dashboard count a township's cases opened and closed in a period, its
         # open cases, and those moved on since a month's end though opened before it, from these alone

@@ -783,11 +783,11 @@ def _segment(part: sa.Select, keys: list, falling: bool, limit: int, *, apart: b
     evenly, chooses that walk all the same."""
     if not apart:
         return listed_cases(_ids(part.limit(limit)))
-    walks = [listed_cases(_ids(part.where(kind).limit(limit)))
+    # Each walk reads its sort keys and ids only; the page's rows are loaded once, for the merged ids.
+    walks = [db.session.execute(part.where(kind).limit(limit).with_only_columns(*keys)).all()
              for kind in (is_open(walked=walked), Case.closed_at.is_not(None))]
-    names = [key.key for key in keys]
-    merged = heapq.merge(*walks, key=lambda case: tuple(getattr(case, name) for name in names), reverse=falling)
-    return list(itertools.islice(merged, limit))
+    merged = heapq.merge(*walks, key=tuple, reverse=falling)
+    return listed_cases([row[-1] for row in itertools.islice(merged, limit)])
 
 
 def team_queue(user: User, filters: TeamFilter, *, after: str | None = None, before: str | None = None,

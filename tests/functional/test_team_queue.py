@@ -305,6 +305,24 @@ def test_keyset_pages_walk_every_row_once_both_ways(app, office, monkeypatch, so
 
 
 @pytest.mark.parametrize("descending", [False, True])
+def test_open_and_closed_cases_page_merged_in_one_order(app, office, monkeypatch, descending):
+    """With "open or closed: all", open and closed cases are read in two walks and merged on every page."""
+    monkeypatch.setitem(app.config, "CASEFLOW_PAGE_SIZE", 2)
+    cases = [make_case(office, name=f"混合{day}", now=at(f"2025-03-{day:02d}")) for day in range(1, 8)]
+    for case in cases[1::2]:  # the 2nd, 4th and 6th opened are closed, the others open
+        with transactional():
+            apply_transition(case, "withdraw", office["clerk"], case.version, reason="申请人书面撤回",
+                             now=at("2025-03-20"))
+    expected = [case.id for case in (reversed(cases) if descending else cases)]
+    client = signed_in(app, "supervisor")
+    pages, back, _ = walk_pages(client, "/team?" + urlencode({"sort": "opened", "status": "all"}
+                                                              | ({"dir": "desc"} if descending else {})))
+    assert [case_id for page in pages for case_id in page] == expected
+    assert [len(page) for page in pages] == [2, 2, 2, 1]
+    assert back == pages[::-1]
+
+
+@pytest.mark.parametrize("descending", [False, True])
 def test_one_states_cases_without_a_deadline_page_in_id_order(app, office, monkeypatch, descending):
     """A state whose clock is stopped has no deadlines: its pages are the empty-value segment alone, in id
     order. On PostgreSQL they are read through the filters' indexes and sorted (ordered by ``id + 0``,
