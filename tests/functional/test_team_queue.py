@@ -23,7 +23,9 @@ from caseflow.services.deadlines import LightBounds
 from caseflow.services.leave import record_leave
 from caseflow.services.users import save_jurisdiction
 from tests.factories import advance, make_case, make_procedure_case, make_subsidy_case, make_user, reload
-from tests.functional.ui_support import case_rows, field_error, html_of, make_outside_case, signed_in, text_of
+from tests.functional.ui_support import (
+    case_rows, field_error, html_of, make_outside_case, options_of, signed_in, text_of,
+)
 
 
 def ids(response) -> list[int]:
@@ -135,12 +137,6 @@ def test_the_handler_lists_escape_names_and_keep_the_choice(app, office, team):
     # Someone who left is still offered to filter by (cases they left behind), never to assign to.
     assert '<option value="clerk2">Clerk2 （已停用）</option>' in page
     assert f'<option value="{office["clerk2"].id}">' not in page
-
-
-def options_of(page: str, select_id: str) -> str:
-    """The options of one drop-down of ``page``."""
-    part = page[page.index(f'id="{select_id}"'):]
-    return part[:part.index("</select>")]
 
 
 def test_handlers_and_villages_changed_here_show_on_the_next_page(app, office, team):

@@ -30,6 +30,12 @@ def html_of(response) -> str:
     return response.get_data(as_text=True)
 
 
+def options_of(page: str, select_id: str) -> str:
+    """The options of one drop-down of ``page`` (its HTML)."""
+    part = page[page.index(f'id="{select_id}"'):]
+    return part[:part.index("</select>")]
+
+
 def text_of(response_or_html) -> str:
     """The page's visible text with whitespace collapsed (scripts, styles and tags dropped)."""
     html = response_or_html if isinstance(response_or_html, str) else html_of(response_or_html)
