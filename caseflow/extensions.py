@@ -13,7 +13,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
 
 # Alembic needs deterministic constraint names to alter or drop them later.
 NAMING_CONVENTION = {
@@ -40,6 +40,19 @@ limiter = Limiter(key_func=get_remote_address)
 
 # The INSERT constructs with ON CONFLICT clauses, by dialect name (SQLite's for any other, as before).
 INSERT_BY_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def holds_changes_to(session: Session, classes: tuple[type[Base], ...]) -> bool:
+    """Whether ``session`` holds new, changed or deleted objects of ``classes`` (before a flush): for the
+    caches that a write to their rows makes stale."""
+    return any(isinstance(row, classes) for row in (*session.new, *session.dirty, *session.deleted))
+
+
+def bulk_writes_to(execution: ORMExecuteState, tables: frozenset[Table]) -> bool:
+    """Whether ``execution`` is an INSERT, UPDATE or DELETE statement on one of ``tables`` (the writes that
+    bypass the unit of work, and so ``holds_changes_to``)."""
+    return ((execution.is_insert or execution.is_update or execution.is_delete)
+            and getattr(execution.statement, "table", None) in tables)
 
 
 def dialect_insert(target: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from caseflow.calendar import Deadline, OfficeCalendar, utcnow
-from caseflow.extensions import db
+from caseflow.extensions import bulk_writes_to, db, holds_changes_to
 from caseflow.models import CalendarOverride, Case, DeadlineSetting, User
 from caseflow.services.errors import INVALID_DATA, PermissionDenied, ValidationFailed
 from caseflow.workflows import get as get_workflow
@@ -101,15 +101,12 @@ def _forget_policy(session: Session, *_args: object) -> None:
 
 
 def _forget_policy_if_written(session: Session, *_args: object) -> None:
-    if _POLICY_KEY in session.info and any(
-            isinstance(row, (CalendarOverride, DeadlineSetting))
-            for row in (*session.new, *session.dirty, *session.deleted)):
+    if _POLICY_KEY in session.info and holds_changes_to(session, (CalendarOverride, DeadlineSetting)):
         _forget_policy(session)
 
 
 def _forget_policy_on_bulk_write(execution: ORMExecuteState) -> None:
-    if (_POLICY_KEY in execution.session.info and (execution.is_insert or execution.is_update or execution.is_delete)
-            and getattr(execution.statement, "table", None) in _POLICY_TABLES):
+    if _POLICY_KEY in execution.session.info and bulk_writes_to(execution, _POLICY_TABLES):
         _forget_policy(execution.session)
 
 

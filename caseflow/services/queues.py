@@ -23,7 +23,7 @@ from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.orm import ORMExecuteState, Session, aliased, joinedload
 
 from caseflow.calendar import LOCAL_TZ, local_date, to_local, utcnow
-from caseflow.extensions import db
+from caseflow.extensions import bulk_writes_to, db, holds_changes_to
 from caseflow.models import (
     Case, Jurisdiction, Leave, Person, SavedFilter, User, UserRole, mask_resident_id, user_jurisdiction,
 )
@@ -471,13 +471,12 @@ def forget_team_directories(app: Flask | None = None) -> None:
 
 
 def _note_directory_flush(session: Session, *_args: object) -> None:
-    if any(isinstance(row, _DIRECTORY_ROWS) for row in (*session.new, *session.dirty, *session.deleted)):
+    if holds_changes_to(session, _DIRECTORY_ROWS):
         session.info[_DIRECTORY_WRITTEN] = True
 
 
 def _note_directory_bulk_write(execution: ORMExecuteState) -> None:
-    if ((execution.is_insert or execution.is_update or execution.is_delete)
-            and getattr(execution.statement, "table", None) in _DIRECTORY_TABLES):
+    if bulk_writes_to(execution, _DIRECTORY_TABLES):
         execution.session.info[_DIRECTORY_WRITTEN] = True
 
 
