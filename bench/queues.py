@@ -10,7 +10,7 @@ access log). Half the simulated users are clerks working through My queue, half 
 team queue. Each signs in once through the login form, CSRF token and all, with the generated users' shared
 password, and then asks for pages as a person would: a first page, then up to three more through the page's
 own Next link; supervisors change filters (red light, a village, an assignee, a workflow and state, opening
-dates, closing dates) and sorts between first pages.
+dates recent and past, closing dates) and sorts between first pages.
 
 The server time of a request is gunicorn's own measure (``%(D)s`` in the access log: from the request read
 to the response written, without the wait in the listen queue), matched to the request by an
@@ -98,6 +98,12 @@ def team_views(supervisor, rng: random.Random) -> list[tuple[str, str]]:
                              opened_to=(today - timedelta(days=30)).isoformat(), status="all")),
         ("team_closed", path(status="closed", closed_from=(today - timedelta(days=60)).isoformat(),
                              closed_to=today.isoformat(), sort="opened", dir="desc")),
+        # A past month's openings and two months' closings, each with "all" and the default order: each
+        # matches a few thousand cases, which a walk of the whole table in id order once passed to find.
+        ("team_opened_past", path(opened_from=(today - timedelta(days=600)).isoformat(),
+                                  opened_to=(today - timedelta(days=570)).isoformat(), status="all")),
+        ("team_closed_all", path(status="all", closed_from=(today - timedelta(days=60)).isoformat(),
+                                 closed_to=today.isoformat())),
         ("team_sort_opened", path(sort="opened", dir="desc")),
         ("team_sort_number", path(sort="number")),
         ("team_sort_state", path(sort="state_entered")),

@@ -176,6 +176,15 @@ def listed_cases(ids: list[int]) -> list[ListedCase]:
     return [found[case_id] for case_id in ids if case_id in found]
 
 
+def _likely(condition: sa.ColumnElement[bool], probability: str) -> sa.ColumnElement[bool]:
+    """``condition``, with SQLite told how often it holds (``likelihood``): its statistics know an index's
+    average rows per value, not that NULL (no one, not closed) is far more common than any one value, nor
+    how many cases a range of dates holds. PostgreSQL keeps those statistics and gets the plain condition."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return sa.func.likelihood(condition, sa.literal_column(probability))
+    return condition
+
+
 def is_open(*, walked: bool = False) -> sa.ColumnElement[bool]:
     """``closed_at IS NULL``, as the lists filter on it. SQLite keeps no statistics of NULLs: it takes the
     condition for one that almost no case meets (as if it were ``= one closing time``), prefers the index
@@ -183,15 +192,20 @@ def is_open(*, walked: bool = False) -> sa.ColumnElement[bool]:
     case in five is open (likelihood), it walks the list's own order instead (at 1M cases a page's query
     went from 170 ms to 1 ms).
 
-    ``walked``: for the team queue, whose pages walk an index of open cases in the list's order (migration
+    ``walked``: for the pages that walk an index of open cases in the list's order (migration
     c9d4e6f8a2b7). SQLite does not weigh the LIMIT: reading a township's open cases through (village,
     closing time) and sorting them all looks cheaper to it than walking the open cases in order until a
     page is full, unless it is told that the condition holds for nearly every case it reads (for a team
     page at 100k cases, 13 ms of sorting against 0.2 ms of walking)."""
-    condition = Case.closed_at.is_(None)
-    if db.session.get_bind().dialect.name == "sqlite":
-        return sa.func.likelihood(condition, sa.literal_column("0.9" if walked else "0.2"))
-    return condition
+    return _likely(Case.closed_at.is_(None), "0.9" if walked else "0.2")
+
+
+def _unassigned_walked() -> sa.ColumnElement[bool]:
+    """``assignee_id IS NULL``, for My queue's walk of the unassigned cases along ``ix_case_unassigned_queue``.
+    SQLite takes "no one" for one more assignee, with the average assignee's 200 open cases: it gathered a
+    township's 10,778 unassigned open cases through (assignee, village), read each row and sorted them, 10 ms
+    a page at 1M cases. Told that a fifth of the cases are unassigned, it walks the index (0.03 ms)."""
+    return _likely(Case.assignee_id.is_(None), "0.2")
 
 
 def _ordered(query: sa.Select) -> sa.Select:
@@ -264,6 +278,19 @@ def _queue_order(row: sa.Row) -> tuple:
     return (row.due_at is None, row.due_at.timestamp() if row.due_at else 0.0, -row.opened_at.timestamp(), -row.id)
 
 
+def _most_urgent(query: sa.Select, limit: int) -> list[sa.Row]:
+    """The first ``limit`` (id, due_at, opened_at) rows of ``query`` in the order of ``_ordered``: the cases
+    with a deadline, then those without. Asked apart, each is a walk along an index that starts with the
+    deadline (an index lists the empty ones first, so one walk in ``NULLS LAST`` order would sort)."""
+    keys = query.with_only_columns(Case.id, Case.due_at, Case.opened_at)
+    rows = db.session.execute(keys.where(Case.due_at.is_not(None))
+                              .order_by(Case.due_at, Case.opened_at.desc(), Case.id.desc()).limit(limit)).all()
+    if len(rows) < limit:
+        rows += db.session.execute(keys.where(_no_value(Case.due_at))
+                                   .order_by(Case.opened_at.desc(), Case.id.desc()).limit(limit - len(rows))).all()
+    return rows
+
+
 def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | None = None) -> Page:
     """``user``'s queue, a page of it, most urgent first.
 
@@ -271,12 +298,13 @@ def my_queue(user: User, *, page: int = 1, page_size: int = 50, now: datetime | 
     an index of its own, merged here (one query with their OR makes the database gather and sort all of a
     township's unassigned cases for every page)."""
     page = max(page, 1)
-    visible = visible_cases(user).where(is_open())
-    walks = (visible.where(Case.assignee_id == user.id), visible.where(Case.assignee_id.is_(None)))
-    total = sum(_count(walk) for walk in walks)
+    visible = visible_cases(user)
+    own = visible.where(is_open(), Case.assignee_id == user.id)
+    unassigned = visible.where(is_open(), Case.assignee_id.is_(None))
+    total = _count(own) + _count(unassigned)
     shown = page * page_size
-    rows = heapq.merge(*(db.session.execute(_ordered(walk.with_only_columns(Case.id, Case.due_at, Case.opened_at))
-                                            .limit(shown)).all() for walk in walks), key=_queue_order)
+    walks = (own, visible.where(is_open(walked=True), _unassigned_walked()))
+    rows = heapq.merge(*(_most_urgent(walk, shown) for walk in walks), key=_queue_order)
     ids = [row.id for row in itertools.islice(rows, shown - page_size, shown)]
     return Page(listed_cases(ids), total, page, page_size, LightBounds.current(now))
 
@@ -358,6 +386,16 @@ class TeamFilter:
         if self.descending:
             args["dir"] = "desc"
         return args
+
+    @property
+    def closed_only(self) -> bool:
+        """Whether only closed cases can match: the status says so, or a range of closing dates does."""
+        return self.status == "closed" or self.closed_from is not None or self.closed_to is not None
+
+    @property
+    def dated(self) -> bool:
+        """Whether a range of opening or closing dates bounds the cases."""
+        return any(day is not None for day in (self.opened_from, self.opened_to, self.closed_from, self.closed_to))
 
 
 def may_see_team_queue(user: User) -> bool:
@@ -589,9 +627,25 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, LOCAL_TZ)
 
 
-def team_query(user: User, filters: TeamFilter, bounds: LightBounds) -> sa.Select:
+def team_query(user: User, filters: TeamFilter, bounds: LightBounds, *, loose_opening: bool = False) -> sa.Select:
     """The unordered SELECT of the cases ``user`` may see that match ``filters`` (nothing for anyone who
-    may not use the team queue)."""
+    may not use the team queue).
+
+    ``loose_opening``: SQLite is told that the range of opening dates holds most cases. It keeps no
+    statistics of dates and takes any range for a few cases, so it gathered a township's cases of the range
+    through (village, opening time) and read each row, all cases where only the open ones were asked for
+    (``team_queue`` says when to loosen):
+
+    - a page's open cases with a deadline, when the range holds more than COUNT_CAP cases: they are walked
+      in deadline order along ``ix_case_open_by_due``, which holds the opening time, until a page is full
+      (0.05 ms, where gathering and sorting them took 14 ms for two months at 1M cases and 90 ms for a
+      year; at worst, a wide range with no open case, the walk passes the whole index, 13 ms). A range of
+      fewer cases is gathered and sorted (a month of 2025: 3 ms, where the walk would pass the whole index);
+    - the count of open cases: counted from the village's closing index, which holds the opening time, and
+      at worst through all the township's open cases (1.3–4.8 ms, where the range took 10 ms for three weeks
+      and 25 ms for a year).
+
+    Not for a state's or a handler's cases (``_walked``), which their own index finds."""
     if not may_see_team_queue(user):
         return sa.select(Case).where(sa.false())
     query = visible_cases(user)
@@ -612,13 +666,21 @@ def team_query(user: User, filters: TeamFilter, bounds: LightBounds) -> sa.Selec
         query = query.where(is_open(walked=_walked(filters)))
     elif filters.status == "closed":
         query = query.where(Case.closed_at.is_not(None))
-    for column, start, end in ((Case.opened_at, filters.opened_from, filters.opened_to),
-                               (Case.closed_at, filters.closed_from, filters.closed_to)):
-        if start is not None:
-            query = query.where(column >= _local_midnight(start))
-        if end is not None:
-            query = query.where(column < _local_midnight(end + timedelta(days=1)))
-    return query
+    opened = _between_days(Case.opened_at, filters.opened_from, filters.opened_to)
+    if loose_opening and _walked(filters):
+        opened = [_likely(condition, "0.9") for condition in opened]
+    return query.where(*opened, *_between_days(Case.closed_at, filters.closed_from, filters.closed_to))
+
+
+def _between_days(column: sa.orm.InstrumentedAttribute, start: date | None, end: date | None,
+                  ) -> list[sa.ColumnElement[bool]]:
+    """``column`` from the start of office-local day ``start`` to the end of ``end`` (either may be open)."""
+    conditions = []
+    if start is not None:
+        conditions.append(column >= _local_midnight(start))
+    if end is not None:
+        conditions.append(column < _local_midnight(end + timedelta(days=1)))
+    return conditions
 
 
 def _walked(filters: TeamFilter) -> bool:
@@ -713,26 +775,31 @@ class TeamPage:
         return f"{COUNT_CAP:,}+" if self.count_capped else f"{self.count:,}"
 
 
-def _walk(query: sa.Select, filters: TeamFilter, cursor: Cursor | None, backward: bool, limit: int) -> list[ListedCase]:
-    """Up to ``limit`` rows from ``cursor`` on (exclusive), in list order, or backwards from it."""
+def _walk(query: sa.Select, filters: TeamFilter, cursor: Cursor | None, backward: bool, limit: int,
+          by_deadline: sa.Select) -> list[ListedCase]:
+    """Up to ``limit`` rows from ``cursor`` on (exclusive), in list order, or backwards from it.
+    ``by_deadline``: ``query`` for the segment of cases with a deadline (``team_query``'s ``loose_opening``)."""
     column = SORTS[filters.sort]
     nullable = filters.sort in NULLABLE_SORTS
     segments = [False, True] if nullable else [False]  # rows with a value, then (nulls last) those without
-    if filters.sort == "due" and filters.status == "closed":
-        segments = [True]  # a closed case has no running deadline: no need to walk the deadline index for none
+    if filters.sort == "due" and filters.closed_only:
+        # A closed case has no running deadline: no need to walk the deadline index for none (on PostgreSQL,
+        # with closing dates and "all", that walk read every open case's row: 100 ms at 1M).
+        segments = [True]
     if backward:
         segments.reverse()
     falling = filters.descending != backward
+    walked = _walked(filters)
     rows: list[ListedCase] = []
     started = cursor is None
     for empty in segments:
         if not started and empty != (cursor.value is None):
             continue  # a segment wholly on the far side of the cursor
         keys = [Case.id] if empty else [column, Case.id]
-        part = query
+        part = by_deadline if filters.sort == "due" and not empty else query
         if not started:
             if empty:
-                part = part.where(_no_value(column), Case.id < cursor.id if falling else Case.id > cursor.id)
+                part = part.where(Case.id < cursor.id if falling else Case.id > cursor.id)
             else:
                 # A row-value comparison is one range along the (value, id) order, and already excludes the
                 # rows without a value (an extra IS NOT NULL makes PostgreSQL count the nulls out twice and
@@ -740,26 +807,48 @@ def _walk(query: sa.Select, filters: TeamFilter, cursor: Cursor | None, backward
                 bound = sa.tuple_(*keys)
                 part = part.where(bound < (cursor.value, cursor.id) if falling else bound > (cursor.value, cursor.id))
             started = True
-        elif nullable:
-            part = part.where(_no_value(column) if empty else column.is_not(None))
+        elif nullable and not empty:
+            part = part.where(column.is_not(None))
         order = keys
-        if empty and not _walked(filters) and db.session.get_bind().dialect.name == "postgresql":
+        if empty and (not walked or filters.dated) and db.session.get_bind().dialect.name == "postgresql":
             # One state's or one handler's cases without a value (a state whose clock is stopped has no
             # deadline): PostgreSQL takes them for few and spread evenly over the ids, walks the primary key
             # in id order and passes most of the table, since they are the newest cases (290 ms for a
             # township's 5,000 cases waiting for documents, at 1M). Ordered by ``id + 0``, which no index
             # gives, it reads them through their filters' indexes and sorts them (10 ms); same order.
             # SQLite reads them in id order from the (workflow, state) index, whose entries end with the
-            # row id (0.1 ms; sorting them instead took 28 ms).
+            # row id (0.1 ms; sorting them instead took 28 ms). The same for a range of dates: a case's id
+            # grows with its opening, so the range's cases are a band of ids, and walking the primary key
+            # passed every case before the band (100 ms for the cases opened in one month of 2025).
             order = [Case.id + 0]
         part = part.order_by(*(key.desc() if falling else key.asc() for key in order))
-        apart = filters.status == "all"
-        if apart and filters.sort == "due" and not empty:
-            part, apart = part.where(is_open(walked=_walked(filters))), False  # a closed case has no deadline
-        rows += _segment(part, keys, falling, limit - len(rows), apart=apart, walked=_walked(filters))
+        rows += _segment(_walks(part, filters, empty, walked), keys, falling, limit - len(rows))
         if len(rows) >= limit:
             break
     return rows
+
+
+def _walks(part: sa.Select, filters: TeamFilter, empty: bool, walked: bool) -> list[sa.Select]:
+    """The walks that read ``part``, a segment of the list (``empty``: its rows without a sort value), merged
+    by ``_segment``. With "open or closed: all", open and closed cases are two walks, each along its kind's own
+    index: the sort indexes are kept apart by open and closed because a list of open cases (the default)
+    walking one index over both would pass the closed cases first (there are several times as many, and
+    older); PostgreSQL, which expects the open ones spread evenly, chooses that walk all the same.
+
+    A closed case has no running deadline: by deadline, closed cases are never in the first segment, and in
+    the second they are not checked for one, which would read each row (9 ms for a township's cases closed in
+    two months, at 1M, where their ids come from the village's closing index alone in 0.7 ms)."""
+    column = SORTS[filters.sort]
+    without_value = [_no_value(column)] if empty else []
+    closed_without_value = [] if filters.sort == "due" else without_value
+    if filters.closed_only:
+        return [part.where(*closed_without_value)]
+    if filters.status == "open":
+        return [part.where(*without_value)]
+    open_ones = part.where(is_open(walked=walked), *without_value)
+    if filters.sort == "due" and not empty:
+        return [open_ones]
+    return [open_ones, part.where(Case.closed_at.is_not(None), *closed_without_value)]
 
 
 def _no_value(column: sa.orm.InstrumentedAttribute) -> sa.ColumnElement[bool]:
@@ -768,24 +857,17 @@ def _no_value(column: sa.orm.InstrumentedAttribute) -> sa.ColumnElement[bool]:
     then walks all the open cases without a deadline in id order, a quarter of the open cases, to find them.
     Told that about a quarter of the cases have no value, it reads the handful through their filter's index
     and sorts them."""
-    condition = column.is_(None)
-    if db.session.get_bind().dialect.name == "sqlite":
-        return sa.func.likelihood(condition, sa.literal_column("0.25"))
-    return condition
+    return _likely(column.is_(None), "0.25")
 
 
-def _segment(part: sa.Select, keys: list, falling: bool, limit: int, *, apart: bool, walked: bool) -> list[ListedCase]:
-    """Up to ``limit`` rows of ``part``, ordered by ``keys``. ``apart``: open and closed cases are read in two
-    walks, one along each kind's own index, and merged here. The sort indexes are kept apart by open and
-    closed because a list of open cases (the default) walking one index over both would pass the closed
-    cases first (there are several times as many, and older); PostgreSQL, which expects the open ones spread
-    evenly, chooses that walk all the same."""
-    if not apart:
-        return listed_cases(_ids(part.limit(limit)))
+def _segment(walks: list[sa.Select], keys: list, falling: bool, limit: int) -> list[ListedCase]:
+    """Up to ``limit`` rows of ``walks`` (one, or the open and the closed cases), each ordered by ``keys``,
+    merged in that order."""
+    if len(walks) == 1:
+        return listed_cases(_ids(walks[0].limit(limit)))
     # Each walk reads its sort keys and ids only; the page's rows are loaded once, for the merged ids.
-    walks = [db.session.execute(part.where(kind).limit(limit).with_only_columns(*keys)).all()
-             for kind in (is_open(walked=walked), Case.closed_at.is_not(None))]
-    merged = heapq.merge(*walks, key=tuple, reverse=falling)
+    read = [db.session.execute(walk.limit(limit).with_only_columns(*keys)).all() for walk in walks]
+    merged = heapq.merge(*read, key=tuple, reverse=falling)
     return listed_cases([row[-1] for row in itertools.islice(merged, limit)])
 
 
@@ -800,18 +882,24 @@ def team_queue(user: User, filters: TeamFilter, *, after: str | None = None, bef
     token, backward = (before, True) if before else (after, False)
     cursor = Cursor.decode(token, filters.sort) if token else None
     notice = STALE_PAGE_LINK if token and cursor is None else None
-    carried = cursor.count if cursor is not None else None
-    rows = _walk(query, filters, cursor, backward, page_size + 1)
+    opening = filters.opened_from is not None or filters.opened_to is not None
+
+    def loosened(loose: bool) -> sa.Select:
+        return team_query(user, filters, bounds, loose_opening=True) if loose and opening else query
+
+    count = (capped_count(loosened(filters.status == "open"), COUNT_CAP) if cursor is None or cursor.count is None
+             else cursor.count)
+    by_deadline = loosened(count > COUNT_CAP and filters.sort == "due")
+    rows = _walk(query, filters, cursor, backward, page_size + 1, by_deadline)
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backward:
         rows.reverse()
         if not more:  # reached the top: show the first page, full
-            rows = _walk(query, filters, None, False, page_size + 1)
+            rows = _walk(query, filters, None, False, page_size + 1, by_deadline)
             more, rows, cursor, backward = len(rows) > page_size, rows[:page_size], None, False
     first = cursor is None
     has_next = more if not backward else True
-    count = capped_count(query, COUNT_CAP) if carried is None else carried
     page = TeamPage(
         items=rows, count=count, bounds=bounds,
         next_cursor=Cursor.of(rows[-1], filters.sort, count).encode() if rows and has_next else None,

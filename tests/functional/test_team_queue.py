@@ -115,7 +115,11 @@ def test_each_filter(app, office, team):
     assert found(light="none", status="all") == {c["closed"].id}
     assert found(opened_from="2025-03-03", opened_to="2025-03-03", status="all") == {c["closed"].id}
     assert found(opened_from="2025-03-04", status="all") == open_ones
+    assert found(opened_from="2025-03-04") == open_ones
+    assert "共 3 件" in text_of(client.get("/team?opened_from=2025-03-04"))  # counted as SQLite is told to
     assert found(closed_from="2025-03-10", closed_to="2025-03-10", status="closed") == {c["closed"].id}
+    assert found(closed_from="2025-03-10", status="all") == {c["closed"].id}
+    assert found(closed_from="2025-03-10", status="all", dir="desc", sort="number") == {c["closed"].id}
     assert found(closed_from="2025-03-11", status="all") == set()
     assert found(closed_to="2025-03-09", status="all") == set()
 
@@ -316,6 +320,53 @@ def test_open_and_closed_cases_page_merged_in_one_order(app, office, monkeypatch
     assert [case_id for page in pages for case_id in page] == expected
     assert [len(page) for page in pages] == [2, 2, 2, 1]
     assert back == pages[::-1]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_range_of_opening_dates_pages_by_deadline_then_the_rest(app, office, monkeypatch, descending, wide):
+    """Opening dates with "all", by deadline: the open cases with a deadline, then the paused and closed ones
+    by id, and nothing opened outside the dates. A range holding more cases than the count counts (``wide``)
+    walks the deadline index, told on SQLite that the dates hold most cases (queues.team_query)."""
+    monkeypatch.setitem(app.config, "CASEFLOW_PAGE_SIZE", 2)
+    if wide:
+        monkeypatch.setattr(queues, "COUNT_CAP", 5)  # the range holds 6
+    inside = [make_case(office, name=f"期内{day}", now=at(f"2025-03-{day:02d}")) for day in range(2, 8)]
+    outside = [make_case(office, name=f"期外{day}", now=at(f"2025-03-{day:02d}")) for day in (1, 9)]
+    with transactional():
+        apply_transition(inside[1], "request_supplement", office["clerk"], inside[1].version,
+                         data={"missing_items": "户口簿"})
+    for case in (inside[3], inside[5], outside[1]):
+        with transactional():
+            apply_transition(case, "withdraw", office["clerk"], case.version, reason="申请人书面撤回",
+                             now=at("2025-03-20"))
+    with_deadline = [inside[0], inside[2], inside[4]]  # opened one after another: their deadlines in that order
+    without = [inside[1], inside[3], inside[5]]  # paused, closed, closed: in id order
+    expected = [case.id for case in with_deadline] + [case.id for case in without]
+    if descending:
+        expected = expected[2::-1] + expected[:2:-1]
+    client = signed_in(app, "supervisor")
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.replace('"', ""))
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        pages, back, _ = walk_pages(client, "/team?" + urlencode(
+            {"opened_from": "2025-03-02", "opened_to": "2025-03-07", "status": "all"}
+            | ({"dir": "desc"} if descending else {})))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert [case_id for page in pages for case_id in page] == expected
+    assert [len(page) for page in pages] == [2, 2, 2]
+    assert back == pages[::-1]
+    # Only the walk by deadline has its dates loosened: walking the closed cases by id instead of gathering
+    # a range's would pass every case opened before it.
+    walks = [s for s in statements if "ORDER BY" in s and "FROM case" in s and "case.opened_at >=" in s]
+    loosened = [s for s in walks if "likelihood(case.opened_at >=" in s]
+    assert all("case.due_at IS NOT NULL" in s or "(case.due_at, case.id)" in s for s in loosened)
+    assert bool(loosened) == (wide and db.engine.dialect.name == "sqlite")
 
 
 @pytest.mark.parametrize("descending", [False, True])

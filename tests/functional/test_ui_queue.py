@@ -140,6 +140,38 @@ def test_queue_is_paginated(app, office, monkeypatch):
     assert "上一页" in text_of(second)
 
 
+def test_queue_pages_keep_one_order_across_own_and_unassigned_cases(app, office, monkeypatch):
+    """Deadline first; among cases sharing a deadline (it ends a working day), newest first; cases whose
+    clock is stopped last, newest first: the clerk's own and the unassigned ones merged, page after page."""
+    monkeypatch.setitem(app.config, "CASEFLOW_PAGE_SIZE", 2)
+    day = datetime.combine(local_date(utcnow()) - timedelta(days=20), time(9, 0), LOCAL_TZ)
+
+    def opened(name, at, *, mine=False, paused=False):
+        case = make_case(office, name=name, now=at)
+        with transactional():
+            if mine:
+                assign_case(case, office["clerk"], office["supervisor"], case.version)
+                case = reload(case)
+            if paused:
+                apply_transition(case, "request_supplement", office["clerk"], case.version,
+                                 data={"missing_items": "户口簿复印件"})
+        return reload(case)
+
+    earlier = opened("早甲", day - timedelta(days=7))
+    first_of_day = opened("晨乙", day)
+    last_of_day = opened("午丙", day + timedelta(hours=2), mine=True)
+    middle_of_day = opened("中丁", day + timedelta(hours=1))
+    stopped_old = opened("停戊", day - timedelta(days=3), paused=True)
+    stopped_new = opened("停己", day - timedelta(days=2), mine=True, paused=True)
+    assert first_of_day.due_at == middle_of_day.due_at == last_of_day.due_at > earlier.due_at
+    assert stopped_old.due_at is None and stopped_new.due_at is None
+
+    client = signed_in(app, "clerk")
+    shown = [[case_id for case_id, _ in case_rows(client.get(f"/?page={n}"))] for n in (1, 2, 3)]
+    assert shown == [[earlier.id, last_of_day.id], [middle_of_day.id, first_of_day.id],
+                     [stopped_new.id, stopped_old.id]]
+
+
 def test_all_cases_filters(app, queue_cases, office):
     c = queue_cases
     client = signed_in(app, "clerk")
