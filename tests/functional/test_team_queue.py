@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -267,6 +268,21 @@ def walk_pages(client, url: str):
     return pages, back, response
 
 
+@contextmanager
+def statements_run():
+    """The SQL statements run inside the block, double quotes dropped (PostgreSQL quotes ``case``)."""
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.replace('"', ""))
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+
+
 @pytest.mark.parametrize("sort,descending", [("due", False), ("due", True), ("number", False),
                                               ("opened", True), ("state_entered", False)])
 def test_keyset_pages_walk_every_row_once_both_ways(app, office, monkeypatch, sort, descending):
@@ -346,18 +362,10 @@ def test_a_range_of_opening_dates_pages_by_deadline_then_the_rest(app, office, m
     if descending:
         expected = expected[2::-1] + expected[:2:-1]
     client = signed_in(app, "supervisor")
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement.replace('"', ""))
-
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run() as statements:
         pages, back, _ = walk_pages(client, "/team?" + urlencode(
             {"opened_from": "2025-03-02", "opened_to": "2025-03-07", "status": "all"}
             | ({"dir": "desc"} if descending else {})))
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
     assert [case_id for page in pages for case_id in page] == expected
     assert [len(page) for page in pages] == [2, 2, 2]
     assert back == pages[::-1]
@@ -383,18 +391,10 @@ def test_one_states_cases_without_a_deadline_page_in_id_order(app, office, monke
     make_case(office, name="未补正")  # another state: not listed
     expected = sorted((case.id for case in waiting), reverse=descending)
     client = signed_in(app, "supervisor")
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement.replace('"', ""))
-
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run() as statements:
         query = urlencode({"workflow": "birth_registration", "state": "needs_supplement"}
                           | ({"dir": "desc"} if descending else {}))
         pages, back, _ = walk_pages(client, "/team?" + query)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
     assert [case_id for page in pages for case_id in page] == expected
     assert [len(page) for page in pages] == [3, 3, 1]
     assert back == list(reversed(pages))
