@@ -438,17 +438,9 @@ def test_the_first_page_counts_and_the_pages_after_it_carry_its_count(app, offic
     first = client.get("/team")
     assert "共 3 件" in text_of(first)
     make_case(office, name="后来的")  # counted by a first page from now on, not by the pages already linked
-    statements = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement)
-
     link = re.search(r'href="([^"]+)" rel="next"', html_of(first)).group(1).replace("&amp;", "&")
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
+    with statements_run() as statements:
         following = client.get(link)
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
     assert "共 3 件" in text_of(following) and len(ids(following)) == 2
     assert not [s for s in statements if s.lower().startswith("select count(")]  # the list's own count
     back = re.search(r'href="([^"]+)" rel="prev"', html_of(following)).group(1).replace("&amp;", "&")
